@@ -1,0 +1,166 @@
+"""The backend seam: the only engine module that imports NumPy or CuPy.
+
+Every other module asks this one for the array module of the data it holds
+(``get_array_module(array)``), so each op is written once and runs on both
+``"cpu"`` (NumPy) and ``"cuda"`` (CuPy).
+
+Devices are plain strings: ``"cpu"`` or ``"cuda"``. The default device is
+``"cpu"`` unless the environment variable ``TINYGRAD_RNN_DEVICE`` says
+otherwise, and can be changed with :func:`set_default_device`.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy
+
+__all__ = [
+    "numpy", "get_array_module", "device_of", "xp_for", "to_device",
+    "set_default_device", "get_default_device", "normalize_device",
+    "cuda_available", "scatter_add", "as_numpy", "is_array",
+    "manual_seed", "get_rng_state", "set_rng_state", "rng",
+    "elementwise_kernel",
+]
+
+_cupy = None
+_cupy_error: str | None = None
+
+
+def _load_cupy():
+    """Import CuPy lazily: ``import tinygrad_rnn`` must need nothing but NumPy."""
+    global _cupy, _cupy_error
+    if _cupy is not None or _cupy_error is not None:
+        return _cupy
+    try:
+        import cupy  # noqa: PLC0415 - optional dependency, imported on demand
+    except ImportError:
+        _cupy_error = ("CuPy is not installed: install the 'cuda' extra, "
+                       "pip install 'tinygrad-rnn[cuda]' (cupy-cuda12x; use cupy-cuda13x on CUDA 13)")
+        return None
+    try:
+        if cupy.cuda.runtime.getDeviceCount() < 1:
+            raise RuntimeError("no device")
+    except Exception:  # CuPy raises several types when no driver/GPU exists
+        _cupy_error = "CuPy is installed but no CUDA GPU is available on this machine; use device='cpu'"
+        return None
+    _cupy = cupy
+    return _cupy
+
+
+def cuda_available() -> bool:
+    """True when CuPy imports and at least one CUDA GPU is present."""
+    return _load_cupy() is not None
+
+
+def normalize_device(device) -> str:
+    """Turn ``None``/``"cpu"``/``"cuda"``/``"cuda:0"`` into ``"cpu"`` or ``"cuda"``; check CUDA exists."""
+    if device is None:
+        return get_default_device()
+    name = str(device).lower()
+    if name.startswith("cuda"):
+        if _load_cupy() is None:
+            raise RuntimeError(f"device 'cuda' requested but {_cupy_error}")
+        return "cuda"
+    if name == "cpu":
+        return "cpu"
+    raise ValueError(f"unknown device {device!r}: use 'cpu' or 'cuda'")
+
+
+_default_device = None
+
+
+def get_default_device() -> str:
+    global _default_device
+    if _default_device is None:
+        _default_device = "cpu"
+        env = os.environ.get("TINYGRAD_RNN_DEVICE")
+        if env:
+            _default_device = normalize_device(env)
+    return _default_device
+
+
+def set_default_device(device: str) -> None:
+    """Set the device new tensors land on when none is given."""
+    global _default_device
+    _default_device = normalize_device(device)
+
+
+def is_array(obj) -> bool:
+    if isinstance(obj, numpy.ndarray):
+        return True
+    return _cupy is not None and isinstance(obj, _cupy.ndarray)
+
+
+def get_array_module(array):
+    """NumPy for host arrays (and scalars), CuPy for device arrays."""
+    if _cupy is not None and isinstance(array, _cupy.ndarray):
+        return _cupy
+    return numpy
+
+
+def device_of(array) -> str:
+    return "cuda" if get_array_module(array) is not numpy else "cpu"
+
+
+def xp_for(device: str):
+    """The array module that holds data on ``device``."""
+    return _load_cupy() if normalize_device(device) == "cuda" else numpy
+
+
+def to_device(array, device: str):
+    """Copy ``array`` to ``device`` (no copy when it already lives there)."""
+    device = normalize_device(device)
+    if device == "cuda":
+        return _load_cupy().asarray(array)
+    if _cupy is not None and isinstance(array, _cupy.ndarray):
+        return _cupy.asnumpy(array)
+    return numpy.asarray(array)
+
+
+def as_numpy(array):
+    """A NumPy copy/view of any backend array (for printing, saving, comparing)."""
+    if _cupy is not None and isinstance(array, _cupy.ndarray):
+        return _cupy.asnumpy(array)
+    return numpy.asarray(array)
+
+
+def scatter_add(target, indices, values) -> None:
+    """``target[indices] += values`` with repeated indices accumulated (in place).
+
+    NumPy spells it ``numpy.add.at``; CuPy keeps it in ``cupyx``.
+    """
+    if _cupy is not None and isinstance(target, _cupy.ndarray):
+        import cupyx  # noqa: PLC0415
+
+        cupyx.scatter_add(target, indices, values)
+    else:
+        numpy.add.at(target, indices, values)
+
+
+def elementwise_kernel(in_params: str, out_params: str, operation: str, name: str):
+    """A CuPy ElementwiseKernel (compiled on first use); only valid when CuPy is present."""
+    cupy = _load_cupy()
+    if cupy is None:
+        raise RuntimeError(_cupy_error)
+    return cupy.ElementwiseKernel(in_params, out_params, operation, name)
+
+
+# ---------------------------------------------------------------- randomness
+# One generator for every random draw the engine makes (init, dropout, randn).
+# Draws are made on the host and moved to the device, so a seed gives the same
+# numbers on every backend.
+rng = numpy.random.Generator(numpy.random.PCG64(0))
+
+
+def manual_seed(seed: int) -> None:
+    """Seed every random draw the engine makes."""
+    rng.bit_generator.state = numpy.random.PCG64(int(seed)).state
+
+
+def get_rng_state() -> dict:
+    """A JSON-serialisable snapshot of the engine's generator."""
+    return rng.bit_generator.state
+
+
+def set_rng_state(state: dict) -> None:
+    rng.bit_generator.state = state
