@@ -1,0 +1,178 @@
+"""Reverse-mode automatic differentiation: ``Function`` nodes and the backward pass.
+
+A ``Function`` computes its outputs from raw backend arrays in ``forward`` and
+the gradients of its inputs from the gradients of its outputs in ``backward``.
+``Function.apply`` wraps that in Tensors and records the graph when any input
+requires a gradient and grad mode is on.
+
+The backward pass is iterative: functions are taken from a heap ordered by
+*generation* (one more than the newest input), so every output gradient is
+complete before its function runs, and a chain of 100,000 ops never recurses.
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import heapq
+import itertools
+import weakref
+
+_grad_enabled = True
+
+
+def is_grad_enabled() -> bool:
+    return _grad_enabled
+
+
+class _GradMode(contextlib.ContextDecorator):
+    """Shared body of ``no_grad`` and ``enable_grad``: a context manager and a decorator."""
+
+    mode = True
+
+    def __enter__(self):
+        global _grad_enabled
+        self._previous = _grad_enabled
+        _grad_enabled = self.mode
+        return self
+
+    def __exit__(self, *exc):
+        global _grad_enabled
+        _grad_enabled = self._previous
+        return False
+
+    def __call__(self, func):
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            with self.__class__():
+                return func(*args, **kwargs)
+        return wrapper
+
+
+class no_grad(_GradMode):
+    """Disable graph recording: ``with no_grad(): ...`` or ``@no_grad()``."""
+
+    mode = False
+
+
+class enable_grad(_GradMode):
+    mode = True
+
+
+class Function:
+    """One differentiable operation.
+
+    Subclasses implement ``forward(self, *args, **kwargs)`` on raw arrays
+    (Tensor arguments arrive unwrapped; other arguments pass through unchanged)
+    and ``backward(self, *grad_outputs)`` returning one gradient per positional
+    argument (``None`` where there is none). A ``grad_output`` is ``None`` when
+    that output received no gradient. ``self.needs_input_grad[k]`` says whether
+    argument ``k`` needs one, so backward can skip work.
+    """
+
+    def forward(self, *args, **kwargs):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def backward(self, *grad_outputs):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        from .tensor import Tensor  # noqa: PLC0415 - tensor imports this module
+
+        tensors = [a for a in args if isinstance(a, Tensor)]
+        device = None
+        for t in tensors:
+            if device is None:
+                device = t.device
+            elif t.device != device:
+                raise RuntimeError(
+                    f"{cls.__name__}: expected all tensors on the same device, got '{device}' and "
+                    f"'{t.device}'; move them with .to('{device}') first")
+        fn = cls()
+        fn.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+        record = _grad_enabled and any(fn.needs_input_grad)
+        raw = [a.data if isinstance(a, Tensor) else a for a in args]
+        result = fn.forward(*raw, **kwargs)
+        single = not isinstance(result, tuple)
+        outputs = tuple(Tensor._wrap(r, requires_grad=record) for r in ((result,) if single else result))
+        if record:
+            fn.inputs = tuple(a if isinstance(a, Tensor) else None for a in args)
+            fn.generation = max(t._generation for t in tensors)
+            fn.outputs = tuple(weakref.ref(o) for o in outputs)
+            for o in outputs:
+                o._ctx = fn
+                o._generation = fn.generation + 1
+        return outputs[0] if single else outputs
+
+
+_FREED = object()
+
+
+def run_backward(root, gradient, retain_graph: bool = False) -> None:
+    """Propagate ``gradient`` (a raw array shaped like ``root``) to every leaf that requires grad."""
+    grads = {id(root): gradient}
+    keep_alive = {id(root): root}
+    order = itertools.count()
+    heap = []
+    queued = set()
+
+    def push(fn):
+        if id(fn) not in queued:
+            queued.add(id(fn))
+            heapq.heappush(heap, (-fn.generation, next(order), fn))
+
+    if root._ctx is None:
+        _accumulate_leaf(root, gradient)
+        return
+    push(root._ctx)
+    while heap:
+        _, _, fn = heapq.heappop(heap)
+        if getattr(fn, "inputs", None) is _FREED:
+            raise RuntimeError(
+                "Trying to backward through the graph a second time (its saved arrays were freed); "
+                "call .backward(retain_graph=True) the first time if you need to")
+        output_grads = []
+        for ref in fn.outputs:
+            out = ref()
+            grad = None if out is None else grads.pop(id(out), None)
+            output_grads.append(grad)
+            if out is not None:
+                keep_alive.pop(id(out), None)
+                if out._retains_grad and grad is not None:
+                    _accumulate_leaf(out, grad)
+        input_grads = fn.backward(*output_grads)
+        if not isinstance(input_grads, tuple):
+            input_grads = (input_grads,)
+        for tensor, grad in zip(fn.inputs, input_grads):
+            if tensor is None or grad is None or not tensor.requires_grad:
+                continue
+            if grad.shape != tensor.shape:
+                raise RuntimeError(f"{type(fn).__name__}.backward returned a gradient of shape {grad.shape} "
+                                   f"for an input of shape {tensor.shape}")
+            if tensor._ctx is None:
+                _accumulate_leaf(tensor, grad)
+                continue
+            key = id(tensor)
+            if key in grads:
+                grads[key] = grads[key] + grad
+            else:
+                grads[key] = grad
+                keep_alive[key] = tensor  # the id must stay unique until the gradient is used
+            push(tensor._ctx)
+        if not retain_graph:
+            generation = fn.generation
+            fn.__dict__.clear()  # drop saved arrays as soon as they are used
+            fn.generation, fn.inputs = generation, _FREED
+
+
+def _accumulate_leaf(tensor, grad) -> None:
+    from .tensor import Tensor  # noqa: PLC0415
+
+    if grad.dtype != tensor.dtype:
+        grad = grad.astype(tensor.dtype)
+    if tensor.grad is None:
+        # A copy: backward may hand the same array to several inputs, and
+        # later accumulation is in place.
+        tensor.grad = Tensor._wrap(grad.copy(), requires_grad=False)
+    else:
+        tensor.grad.data += grad

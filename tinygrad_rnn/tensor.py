@@ -1,0 +1,426 @@
+"""``Tensor``: a backend array with a gradient, and the method-chaining API.
+
+Spelling follows PyTorch: ``x.matmul(w).tanh().sum(dim=1, keepdim=True)``,
+``x.to("cuda")``, ``x.backward()``. Methods that are not primitives are
+composed from the ``ops`` primitives, so their gradients come for free.
+"""
+from __future__ import annotations
+
+from . import backend, ops
+from .autograd import is_grad_enabled, no_grad, run_backward
+
+_np = backend.numpy
+float32, float64, float16 = _np.dtype("float32"), _np.dtype("float64"), _np.dtype("float16")
+int32, int64, bool_ = _np.dtype("int32"), _np.dtype("int64"), _np.dtype("bool")
+_default_dtype = float32
+
+
+def set_default_dtype(dtype) -> None:
+    """Dtype of tensors made from Python floats/lists and of random factories."""
+    global _default_dtype
+    _default_dtype = _np.dtype(dtype)
+
+
+def get_default_dtype():
+    return _default_dtype
+
+
+def _as_array(data, dtype=None, device=None):
+    """Turn Python scalars/lists, NumPy or CuPy arrays into a backend array on ``device``."""
+    if isinstance(data, Tensor):
+        data = data.data
+    if backend.is_array(data):
+        array = data
+    else:
+        array = _np.asarray(data)
+        if dtype is None and array.dtype.kind == "f":
+            array = array.astype(_default_dtype)  # Python floats default to float32, as in PyTorch
+    if dtype is not None and array.dtype != _np.dtype(dtype):
+        array = array.astype(dtype)
+    target = backend.normalize_device(device) if device is not None else (
+        backend.device_of(array) if backend.is_array(data) else backend.get_default_device())
+    return backend.to_device(array, target)
+
+
+class Tensor:
+    """An n-dimensional array that can record operations for automatic differentiation.
+
+    ``Tensor(data, dtype=None, device=None, requires_grad=False)``; ``data`` is a
+    Python scalar or list, a NumPy/CuPy array or a Tensor. ``.data`` is the raw
+    backend array (NumPy on ``"cpu"``, CuPy on ``"cuda"``).
+    """
+
+    __array_priority__ = 1000  # make ``ndarray + Tensor`` call Tensor.__radd__
+
+    def __init__(self, data, dtype=None, device=None, requires_grad=False):
+        self.data = _as_array(data, dtype, device)
+        self.requires_grad = bool(requires_grad)
+        self.grad: Tensor | None = None
+        self._ctx = None
+        self._generation = 0
+        self._retains_grad = False
+        if requires_grad and self.data.dtype.kind != "f":
+            raise RuntimeError(f"only floating point tensors can require gradients, got dtype {self.data.dtype}")
+
+    @classmethod
+    def _wrap(cls, array, requires_grad=False):
+        t = cls.__new__(cls)
+        t.data, t.requires_grad, t.grad = array, requires_grad, None
+        t._ctx, t._generation, t._retains_grad = None, 0, False
+        return t
+
+    # ------------------------------------------------------------ properties
+    shape = property(lambda self: tuple(self.data.shape))
+    dtype = property(lambda self: self.data.dtype)
+    device = property(lambda self: backend.device_of(self.data))
+    ndim = property(lambda self: self.data.ndim)
+    is_leaf = property(lambda self: self._ctx is None)
+
+    def size(self, dim=None):
+        return self.shape if dim is None else self.shape[dim]
+
+    def dim(self):
+        return self.data.ndim
+
+    def numel(self):
+        return int(self.data.size)
+
+    def __len__(self):
+        return self.shape[0]
+
+    def __repr__(self):
+        extra = ", requires_grad=True" if self.requires_grad else ""
+        device = "" if self.device == "cpu" else f", device='{self.device}'"
+        return f"Tensor({backend.as_numpy(self.data)!r}, dtype={self.dtype}{device}{extra})"
+
+    # ---------------------------------------------------------- conversion
+    def numpy(self):
+        """A NumPy array (a copy from the GPU; the same memory on the CPU)."""
+        return backend.as_numpy(self.data)
+
+    def item(self):
+        if self.data.size != 1:
+            raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
+        return self.data.reshape(()).item()
+
+    def tolist(self):
+        return self.numpy().tolist()
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __bool__(self):
+        return bool(self.item())
+
+    def detach(self) -> Tensor:
+        """The same data, cut from the graph (truncated BPTT relies on this)."""
+        return Tensor._wrap(self.data)
+
+    def clone(self) -> Tensor:
+        return self * 1 if self.requires_grad else Tensor._wrap(self.data.copy())
+
+    def requires_grad_(self, flag: bool = True) -> Tensor:
+        self.requires_grad = flag
+        return self
+
+    def retain_grad(self) -> None:
+        """Keep ``.grad`` on a non-leaf tensor after backward (to inspect dLoss/dh_t)."""
+        self._retains_grad = True
+
+    def to(self, target) -> Tensor:
+        """``to("cuda")``/``to("cpu")`` moves; ``to(float64)`` casts (differentiably)."""
+        if isinstance(target, str):
+            device = backend.normalize_device(target)
+            if device == self.device:
+                return self
+            moved = Tensor._wrap(backend.to_device(self.data, device), requires_grad=self.requires_grad)
+            return moved
+        if _np.dtype(target) == self.dtype:
+            return self
+        return ops.Cast.apply(self, dtype=_np.dtype(target))
+
+    def float(self):
+        return self.to(float32)
+
+    def double(self):
+        return self.to(float64)
+
+    def cpu(self):
+        return self.to("cpu")
+
+    def cuda(self):
+        return self.to("cuda")
+
+    # ------------------------------------------------------------ autograd
+    def backward(self, gradient=None, retain_graph: bool = False) -> None:
+        """Accumulate d(self)/d(leaf) into every leaf's ``.grad``; frees the graph unless ``retain_graph``."""
+        if not self.requires_grad:
+            raise RuntimeError("backward() on a tensor that does not require grad: "
+                               "no input had requires_grad=True, or it was computed under no_grad()")
+        if gradient is None:
+            if self.data.size != 1:
+                raise RuntimeError(f"backward() without a gradient needs a one-element tensor, got shape "
+                                   f"{self.shape}; pass gradient= of the same shape")
+            grad = backend.get_array_module(self.data).ones(self.data.shape, dtype=self.dtype)
+        else:
+            grad = _as_array(gradient, dtype=self.dtype, device=self.device)
+            if grad.shape != self.data.shape:
+                raise RuntimeError(f"gradient shape {grad.shape} does not match tensor shape {self.shape}")
+        run_backward(self, grad, retain_graph=retain_graph)
+
+    def zero_grad(self) -> None:
+        self.grad = None
+
+    # -------------------------------------------------------- arithmetic
+    def _other(self, other):
+        """Python scalars and arrays become constant tensors of this tensor's dtype and device."""
+        if isinstance(other, Tensor):
+            return other
+        dtype = self.dtype
+        if dtype.kind in "iub" and isinstance(other, float):
+            dtype = _default_dtype
+        return Tensor._wrap(backend.to_device(_np.asarray(other, dtype=dtype), self.device)) \
+            if not backend.is_array(other) else Tensor(other, device=self.device)
+
+    def _binary(self, function, other, reverse=False):
+        other = self._other(other)
+        return function.apply(other, self) if reverse else function.apply(self, other)
+
+    def __add__(self, other): return self._binary(ops.Add, other)
+    def __radd__(self, other): return self._binary(ops.Add, other, True)
+    def __sub__(self, other): return self._binary(ops.Sub, other)
+    def __rsub__(self, other): return self._binary(ops.Sub, other, True)
+    def __mul__(self, other): return self._binary(ops.Mul, other)
+    def __rmul__(self, other): return self._binary(ops.Mul, other, True)
+    def __truediv__(self, other): return self._binary(ops.Div, other)
+    def __rtruediv__(self, other): return self._binary(ops.Div, other, True)
+    def __pow__(self, other): return self._binary(ops.Pow, other)
+    def __rpow__(self, other): return self._binary(ops.Pow, other, True)
+    def __matmul__(self, other): return self._binary(ops.MatMul, other)
+    def __rmatmul__(self, other): return self._binary(ops.MatMul, other, True)
+    def __neg__(self): return ops.Neg.apply(self)
+    def __abs__(self): return ops.Abs.apply(self)
+
+    add = __add__
+    sub = __sub__
+    mul = __mul__
+    div = __truediv__
+    pow = __pow__
+    matmul = dot = __matmul__
+    neg = __neg__
+    abs = __abs__
+
+    def exp(self): return ops.Exp.apply(self)
+    def log(self): return ops.Log.apply(self)
+    def sqrt(self): return ops.Sqrt.apply(self)
+    def tanh(self): return ops.Tanh.apply(self)
+    def sigmoid(self): return ops.Sigmoid.apply(self)
+    def relu(self): return ops.Relu.apply(self)
+    def square(self): return self * self
+    def maximum(self, other): return self._binary(ops.Maximum, other)
+    def minimum(self, other): return self._binary(ops.Minimum, other)
+
+    def clip(self, min=None, max=None):  # noqa: A002 - PyTorch's names
+        return ops.Clip.apply(self, low=min, high=max)
+
+    clamp = clip
+
+    # -------------------------------------------------------- comparisons (no gradient)
+    def _compare(self, other, op):
+        other = other.data if isinstance(other, Tensor) else other
+        return Tensor._wrap(op(self.data, other))
+
+    def __eq__(self, other): return self._compare(other, lambda a, b: a == b)  # noqa: E704
+    def __ne__(self, other): return self._compare(other, lambda a, b: a != b)  # noqa: E704
+    def __lt__(self, other): return self._compare(other, lambda a, b: a < b)  # noqa: E704
+    def __le__(self, other): return self._compare(other, lambda a, b: a <= b)  # noqa: E704
+    def __gt__(self, other): return self._compare(other, lambda a, b: a > b)  # noqa: E704
+    def __ge__(self, other): return self._compare(other, lambda a, b: a >= b)  # noqa: E704
+    eq, ne, lt, le, gt, ge = __eq__, __ne__, __lt__, __le__, __gt__, __ge__
+    __hash__ = object.__hash__
+
+    def logical_not(self):
+        return Tensor._wrap(~self.data.astype(bool))
+
+    # -------------------------------------------------------- reductions
+    def sum(self, dim=None, keepdim=False):
+        return ops.Sum.apply(self, dim=dim, keepdim=keepdim)
+
+    def mean(self, dim=None, keepdim=False):
+        axes = range(self.ndim) if dim is None else ((dim,) if isinstance(dim, int) else dim)
+        count = 1
+        for axis in axes:
+            count *= self.shape[axis]
+        return self.sum(dim, keepdim) / count
+
+    def max(self, dim=None, keepdim=False):
+        """Maximum values (over all elements, or along ``dim``); indices come from ``argmax``."""
+        return ops.Max.apply(self, dim=dim, keepdim=keepdim)
+
+    def min(self, dim=None, keepdim=False):
+        return -((-self).max(dim, keepdim))
+
+    def logsumexp(self, dim=None, keepdim=False):
+        """``log(sum(exp(x)))`` computed stably by shifting with the (constant) maximum."""
+        shift = self.detach().max(dim, keepdim=True)
+        shifted = (self - shift).exp().sum(dim, keepdim=True).log() + shift
+        if keepdim:
+            return shifted
+        return shifted.squeeze(dim) if dim is not None else shifted.reshape(())
+
+    def argmax(self, dim=None, keepdim=False):
+        return self._arg(self.data.argmax, dim, keepdim)
+
+    def argmin(self, dim=None, keepdim=False):
+        return self._arg(self.data.argmin, dim, keepdim)
+
+    def _arg(self, function, dim, keepdim):
+        if dim is None:
+            return Tensor._wrap(function().astype(int64))
+        result = function(axis=dim).astype(int64)
+        if keepdim:
+            result = backend.get_array_module(result).expand_dims(result, dim)
+        return Tensor._wrap(result)
+
+    # -------------------------------------------------------- shape
+    def reshape(self, *shape):
+        shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+        return ops.Reshape.apply(self, shape=shape)
+
+    view = reshape
+
+    def flatten(self, start_dim=0, end_dim=-1):
+        end = end_dim % self.ndim if self.ndim else 0
+        shape = self.shape[:start_dim] + (-1,) + self.shape[end + 1:]
+        return self.reshape(shape)
+
+    def permute(self, *dims):
+        dims = tuple(dims[0]) if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims
+        return ops.Permute.apply(self, dims=tuple(d % self.ndim for d in dims))
+
+    def transpose(self, dim0=0, dim1=1):
+        dims = list(range(self.ndim))
+        dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
+        return self.permute(dims)
+
+    @property
+    def T(self):  # noqa: N802 - PyTorch's name
+        return self.permute(tuple(reversed(range(self.ndim))))
+
+    def expand(self, *shape):
+        shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+        lead = len(shape) - self.ndim
+        shape = tuple(self.shape[i - lead] if n == -1 else n for i, n in enumerate(shape))
+        return ops.Expand.apply(self, shape=shape)
+
+    broadcast_to = expand
+
+    def unsqueeze(self, dim):
+        dim = dim % (self.ndim + 1)
+        return self.reshape(self.shape[:dim] + (1,) + self.shape[dim:])
+
+    def squeeze(self, dim=None):
+        if dim is None:
+            return self.reshape(tuple(n for n in self.shape if n != 1))
+        dims = {d % self.ndim for d in ((dim,) if isinstance(dim, int) else dim)}
+        return self.reshape(tuple(n for i, n in enumerate(self.shape) if not (i in dims and n == 1)))
+
+    def contiguous(self):
+        return self
+
+    def split(self, split_size_or_sections, dim=0):
+        """Pieces of ``split_size`` (the last may be smaller) or of the listed sizes, along ``dim``."""
+        length = self.shape[dim]
+        if isinstance(split_size_or_sections, int):
+            step = split_size_or_sections
+            sizes = [min(step, length - start) for start in range(0, length, step)]
+        else:
+            sizes = list(split_size_or_sections)
+            if sum(sizes) != length:
+                raise ValueError(f"split sizes {sizes} do not add up to dimension {dim} of size {length}")
+        result = ops.Split.apply(self, sizes=sizes, dim=dim)
+        return result if isinstance(result, tuple) else (result,)
+
+    def chunk(self, chunks, dim=0):
+        return self.split(-(-self.shape[dim] // chunks), dim)
+
+    def pad(self, pad, value=0.0):
+        """``torch.nn.functional.pad`` order: ``(last_left, last_right, prev_left, prev_right, ...)``."""
+        if len(pad) % 2 or len(pad) // 2 > self.ndim:
+            raise ValueError(f"pad needs pairs for at most {self.ndim} dims, got {pad}")
+        widths = [(0, 0)] * self.ndim
+        for k in range(len(pad) // 2):
+            widths[self.ndim - 1 - k] = (pad[2 * k], pad[2 * k + 1])
+        return ops.Pad.apply(self, widths=tuple(widths), value=value)
+
+    def __getitem__(self, index):
+        return ops.GetItem.apply(self, index=_raw_index(index))
+
+    def gather(self, dim, index):
+        """``out[i][j] = self[i][index[i][j]]`` for ``dim=1`` (any ``dim``), differentiable."""
+        xp = backend.get_array_module(self.data)
+        index = index.data if isinstance(index, Tensor) else xp.asarray(index)
+        grid = list(xp.indices(index.shape, sparse=True))
+        grid[dim % self.ndim] = index
+        return self[tuple(grid)]
+
+    def __setitem__(self, index, value):
+        if self.requires_grad and is_grad_enabled():
+            raise RuntimeError("in-place assignment to a tensor that requires grad; use torch-style "
+                               "out-of-place ops, or do it under no_grad()")
+        self.data[_raw_index(index)] = value.data if isinstance(value, Tensor) else value
+
+    def masked_fill(self, mask, value):
+        """Entries where ``mask`` is True become ``value`` (no gradient flows to them)."""
+        mask = mask.data if isinstance(mask, Tensor) else mask
+        return where(Tensor._wrap(mask), Tensor._wrap(
+            backend.get_array_module(self.data).asarray(value, dtype=self.dtype)), self)
+
+    def type_as(self, other):
+        return self.to(other.dtype)
+
+
+def _raw_index(index):
+    if isinstance(index, Tensor):
+        return index.data
+    if isinstance(index, tuple):
+        return tuple(i.data if isinstance(i, Tensor) else i for i in index)
+    return index
+
+
+# ------------------------------------------------------------ free functions
+def cat(tensors, dim=0) -> Tensor:
+    """Concatenate tensors along an existing ``dim``."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("cat() needs at least one tensor")
+    return ops.Cat.apply(*tensors, dim=dim)
+
+
+def stack(tensors, dim=0) -> Tensor:
+    """Join tensors of equal shape along a new ``dim``."""
+    return cat([t.unsqueeze(dim) for t in tensors], dim=dim)
+
+
+def where(condition, a, b) -> Tensor:
+    condition = condition.data if isinstance(condition, Tensor) else condition
+    reference = a if isinstance(a, Tensor) else b
+    a, b = reference._other(a), reference._other(b)
+    condition = backend.to_device(_np.asarray(condition) if not backend.is_array(condition) else condition,
+                                  reference.device)
+    return ops.Where.apply(condition.astype(bool), a, b)
+
+
+def maximum(a, b) -> Tensor:
+    return a.maximum(b) if isinstance(a, Tensor) else b._other(a).maximum(b)
+
+
+def minimum(a, b) -> Tensor:
+    return a.minimum(b) if isinstance(a, Tensor) else b._other(a).minimum(b)
+
+
+__all__ = ["Tensor", "cat", "stack", "where", "maximum", "minimum", "no_grad", "float16", "float32",
+           "float64", "int32", "int64", "bool_", "set_default_dtype", "get_default_dtype"]
