@@ -105,8 +105,12 @@ def test_gradcheck_catches_a_wrong_backward():
 
 
 def test_mixing_devices_names_both(monkeypatch):
+    class FakeDeviceArray(np.ndarray):
+        """Stands in for a CuPy array: another array type means another device."""
+
     a = tensor64([1.0])
     b = tensor64([2.0])
+    b.data = b.data.view(FakeDeviceArray)
     monkeypatch.setattr(tg.Tensor, "device", property(lambda self: "cuda" if self is b else "cpu"))
     with pytest.raises(RuntimeError, match="'cpu' and 'cuda'"):
         a + b

@@ -77,32 +77,48 @@ class Function:
 
     @classmethod
     def apply(cls, *args, **kwargs):
-        from .tensor import Tensor  # noqa: PLC0415 - tensor imports this module
-
-        tensors = [a for a in args if isinstance(a, Tensor)]
-        device = None
+        tensor_type = _tensor_type()
+        tensors = [a for a in args if isinstance(a, tensor_type)]
+        array_type = type(tensors[0].data) if tensors else None
         for t in tensors:
-            if device is None:
-                device = t.device
-            elif t.device != device:
+            if type(t.data) is not array_type:  # noqa: E721 - NumPy vs CuPy arrays: different devices
                 raise RuntimeError(
-                    f"{cls.__name__}: expected all tensors on the same device, got '{device}' and "
-                    f"'{t.device}'; move them with .to('{device}') first")
+                    f"{cls.__name__}: expected all tensors on the same device, got '{tensors[0].device}' and "
+                    f"'{t.device}'; move them with .to('{tensors[0].device}') first")
         fn = cls()
-        fn.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
-        record = _grad_enabled and any(fn.needs_input_grad)
-        raw = [a.data if isinstance(a, Tensor) else a for a in args]
+        fn.needs_input_grad = needs = tuple(isinstance(a, tensor_type) and a.requires_grad for a in args)
+        record = _grad_enabled and any(needs)
+        raw = [a.data if isinstance(a, tensor_type) else a for a in args]
         result = fn.forward(*raw, **kwargs)
-        single = not isinstance(result, tuple)
-        outputs = tuple(Tensor._wrap(r, requires_grad=record) for r in ((result,) if single else result))
+        wrap = tensor_type._wrap
+        if not isinstance(result, tuple):
+            output = wrap(result, record)
+            if record:
+                fn.inputs = tuple(a if isinstance(a, tensor_type) else None for a in args)
+                fn.generation = max(t._generation for t in tensors)
+                fn.outputs = (weakref.ref(output),)
+                output._ctx, output._generation = fn, fn.generation + 1
+            return output
+        outputs = tuple(wrap(r, record) for r in result)
         if record:
-            fn.inputs = tuple(a if isinstance(a, Tensor) else None for a in args)
+            fn.inputs = tuple(a if isinstance(a, tensor_type) else None for a in args)
             fn.generation = max(t._generation for t in tensors)
             fn.outputs = tuple(weakref.ref(o) for o in outputs)
             for o in outputs:
-                o._ctx = fn
-                o._generation = fn.generation + 1
-        return outputs[0] if single else outputs
+                o._ctx, o._generation = fn, fn.generation + 1
+        return outputs
+
+
+_TENSOR = []
+
+
+def _tensor_type():
+    """The Tensor class (imported lazily: tensor.py imports this module)."""
+    if not _TENSOR:
+        from .tensor import Tensor  # noqa: PLC0415
+
+        _TENSOR.append(Tensor)
+    return _TENSOR[0]
 
 
 _FREED = object()

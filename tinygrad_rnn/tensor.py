@@ -64,6 +64,8 @@ class Tensor:
 
     @classmethod
     def _wrap(cls, array, requires_grad=False):
+        if isinstance(array, _np.generic):  # NumPy reductions return scalars; keep 0-d arrays
+            array = _np.asarray(array)
         t = cls.__new__(cls)
         t.data, t.requires_grad, t.grad = array, requires_grad, None
         t._ctx, t._generation, t._retains_grad = None, 0, False
