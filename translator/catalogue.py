@@ -157,8 +157,8 @@ def _download(url: str, destination: Path, info: DatasetInfo, progress: bool, ti
         try:
             verify(temporary_name, info)
         except DataError as error:
-            raise DataError(f"the file downloaded from {url} is not a valid {info.name} dataset "
-                            f"({str(error).replace(temporary_name, 'download')})") from None
+            reason = str(error).replace(temporary_name, "it")
+            raise DataError(f"the file downloaded from {url} was rejected: {reason}") from None
         os.chmod(temporary_name, 0o644)
         os.replace(temporary_name, destination)
     except BaseException:

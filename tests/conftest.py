@@ -1,0 +1,30 @@
+# --- translator data layer: the real spa-eng corpus (self-contained block) ----------------------
+import os as _data_os
+from pathlib import Path as _DataPath
+
+import pytest as _data_pytest
+
+
+def _spa_eng_candidates() -> list[_DataPath]:
+    """Where the real spa-eng.zip may be: the data directory, then ../shared/data next to the repo."""
+    repo_root = _DataPath(__file__).resolve().parents[1]
+    candidates = []
+    if _data_os.environ.get("TRANSLATE_DATA_DIR"):
+        candidates.append(_DataPath(_data_os.environ["TRANSLATE_DATA_DIR"]).expanduser() / "spa-eng.zip")
+    candidates.append(repo_root / "datasets" / "spa-eng.zip")
+    candidates.append(repo_root.parent / "shared" / "data" / "spa-eng.zip")
+    return candidates
+
+
+@_data_pytest.fixture(scope="session")
+def spa_eng_path() -> _DataPath:
+    """Path of the real Tatoeba spa-eng.zip; skips the test if absent, fails if TRANSLATE_REQUIRE_DATA=1."""
+    candidates = _spa_eng_candidates()
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    message = "real spa-eng.zip not found (looked at: " + ", ".join(str(path) for path in candidates) + ")"
+    if _data_os.environ.get("TRANSLATE_REQUIRE_DATA") == "1":
+        _data_pytest.fail(message + " and TRANSLATE_REQUIRE_DATA=1")
+    _data_pytest.skip(message)
+# --- end of translator data layer block -----------------------------------------------------------

@@ -1,0 +1,218 @@
+"""Tests for translator.catalogue: data directory, verification, download over a loopback HTTP server."""
+
+import http.server
+import io
+import os
+import socket
+import threading
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from translator import catalogue
+from translator.catalogue import CATALOGUE, DatasetInfo, data_dir, fetch, get_dataset, verify
+from translator.errors import DataError
+
+PAIR_COUNT = 50
+TINY = DatasetInfo(
+    name="tiny",
+    url="http://127.0.0.1:1/unused.zip",
+    filename="tiny.zip",
+    member="tiny/spa.txt",
+    min_pairs=PAIR_COUNT,
+    source_language="spa",
+    target_language="eng",
+    attribution="generated for tests",
+)
+TEST_CATALOGUE = {"tiny": TINY}
+
+
+def make_zip_bytes(member=TINY.member, pairs=PAIR_COUNT, compression=zipfile.ZIP_DEFLATED) -> bytes:
+    text = "".join(f"Sentence {index}.\tFrase {index}.\tCC-BY 2.0 (France)\n" for index in range(pairs))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression) as archive:
+        archive.writestr("tiny/_about.txt", "about")
+        archive.writestr(member, text)
+    return buffer.getvalue()
+
+
+def make_crc_corrupt_zip() -> bytes:
+    data = bytearray(make_zip_bytes(compression=zipfile.ZIP_STORED))
+    position = data.index(b"Frase 7")
+    data[position] = ord("G")  # same length, so only the CRC check can notice
+    return bytes(data)
+
+
+ROUTES = {
+    "/good.zip": make_zip_bytes(),
+    "/not-a-zip.zip": b"<html>this is not a zip</html>",
+    "/truncated.zip": make_zip_bytes()[:300],
+    "/crc.zip": make_crc_corrupt_zip(),
+    "/wrong-member.zip": make_zip_bytes(member="tiny/other.txt"),
+    "/too-few.zip": make_zip_bytes(pairs=PAIR_COUNT - 1),
+}
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802 (the http.server API)
+        if self.path == "/short-body.zip":
+            # Promise more bytes than are sent, then close: the transfer is cut.
+            body = ROUTES["/good.zip"]
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body) + 1000))
+            self.end_headers()
+            self.wfile.write(body)
+            self.close_connection = True
+            return
+        body = ROUTES.get(self.path)
+        if body is None:
+            self.send_error(404, "Not Found")
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "application/zip")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format, *args):  # keep the test output quiet
+        pass
+
+
+@pytest.fixture(scope="module")
+def server_url():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+@pytest.fixture
+def dead_url():
+    """A loopback URL where nothing listens (a port we bound and released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}/tiny.zip"
+
+
+@pytest.fixture(autouse=True)
+def no_environment_overrides(monkeypatch):
+    monkeypatch.delenv("TRANSLATE_DATA_URL", raising=False)
+    monkeypatch.delenv("TRANSLATE_DATA_DIR", raising=False)
+
+
+def tiny_fetch(directory, url=None, **options):
+    return fetch("tiny", directory, url, progress=False, timeout=10, catalogue=TEST_CATALOGUE, **options)
+
+
+def test_spa_eng_entry():
+    info = get_dataset("spa-eng")
+    assert info.url == "http://storage.googleapis.com/download.tensorflow.org/data/spa-eng.zip"
+    assert (info.filename, info.member) == ("spa-eng.zip", "spa-eng/spa.txt")
+    assert (info.source_language, info.target_language) == ("spa", "eng")
+    assert info.min_pairs == 100_000
+    assert "tatoeba.org" in info.attribution
+    with pytest.raises(DataError, match="unknown dataset 'fra-eng'; known datasets: spa-eng"):
+        get_dataset("fra-eng")
+
+
+def test_data_dir_precedence(monkeypatch, tmp_path):
+    monkeypatch.setenv("TRANSLATE_DATA_DIR", str(tmp_path / "from-env"))
+    assert data_dir(tmp_path / "from-flag") == tmp_path / "from-flag"
+    assert data_dir() == tmp_path / "from-env"
+    monkeypatch.delenv("TRANSLATE_DATA_DIR")
+    checkout_datasets = Path(catalogue.__file__).resolve().parents[1] / "datasets"
+    if checkout_datasets.is_dir() and os.access(checkout_datasets, os.W_OK):
+        assert data_dir() == checkout_datasets
+    else:
+        assert data_dir() == Path.home() / ".cache" / "translator" / "datasets"
+
+
+def test_data_dir_falls_back_to_user_cache(monkeypatch, tmp_path):
+    monkeypatch.setattr(catalogue, "__file__", str(tmp_path / "site-packages" / "translator" / "catalogue.py"))
+    assert data_dir() == Path.home() / ".cache" / "translator" / "datasets"
+
+
+def test_download_verifies_and_places_file(tmp_path, server_url):
+    directory = tmp_path / "data"
+    path = tiny_fetch(directory, f"{server_url}/good.zip")
+    assert path == directory / "tiny.zip"
+    assert path.read_bytes() == ROUTES["/good.zip"]
+    assert os.listdir(directory) == ["tiny.zip"]
+    assert verify(path, TINY) == PAIR_COUNT
+
+
+def test_cached_copy_is_reused_offline(tmp_path, server_url, dead_url):
+    path = tiny_fetch(tmp_path, f"{server_url}/good.zip")
+    modified = path.stat().st_mtime_ns
+    assert tiny_fetch(tmp_path, dead_url) == path
+    assert path.stat().st_mtime_ns == modified
+
+
+@pytest.mark.parametrize(
+    "route, problem",
+    [
+        ("/not-a-zip.zip", "not a valid zip"),
+        ("/truncated.zip", "not a valid zip"),
+        ("/crc.zip", "fails its CRC check"),
+        ("/wrong-member.zip", "has no member tiny/spa.txt"),
+        ("/too-few.zip", f"only {PAIR_COUNT - 1} pairs, expected at least {PAIR_COUNT}"),
+        ("/short-body.zip", r"stopped after \d+ of \d+ bytes"),
+    ],
+)
+def test_corrupt_download_leaves_nothing(tmp_path, server_url, route, problem):
+    with pytest.raises(DataError, match=problem) as raised:
+        tiny_fetch(tmp_path, server_url + route)
+    assert os.listdir(tmp_path) == []
+    assert str(tmp_path / "tiny.zip") in str(raised.value)
+
+
+def test_http_404(tmp_path, server_url):
+    with pytest.raises(DataError, match="HTTP 404") as raised:
+        tiny_fetch(tmp_path, f"{server_url}/missing.zip")
+    assert f"{server_url}/missing.zip" in str(raised.value)
+    assert os.listdir(tmp_path) == []
+
+
+def test_offline_without_cache_gives_one_clear_message(tmp_path, dead_url):
+    with pytest.raises(DataError) as raised:
+        tiny_fetch(tmp_path / "data", dead_url)
+    message = str(raised.value)
+    assert "\n" not in message
+    assert dead_url in message
+    assert message.endswith(f"put it at {(tmp_path / 'data' / 'tiny.zip').resolve()}")
+    assert not (tmp_path / "data" / "tiny.zip").exists()
+
+
+def test_corrupt_cached_copy_is_replaced(tmp_path, server_url):
+    (tmp_path / "tiny.zip").write_bytes(b"garbage")
+    path = tiny_fetch(tmp_path, f"{server_url}/good.zip")
+    assert path.read_bytes() == ROUTES["/good.zip"]
+
+
+def test_corrupt_cached_copy_offline_is_kept_and_reported(tmp_path, dead_url):
+    (tmp_path / "tiny.zip").write_bytes(b"garbage")
+    with pytest.raises(DataError, match="copy at .*tiny.zip is unusable .*not a valid zip.* cannot be reached"):
+        tiny_fetch(tmp_path, dead_url)
+    assert (tmp_path / "tiny.zip").read_bytes() == b"garbage"
+
+
+def test_url_from_environment_and_argument_precedence(tmp_path, server_url, monkeypatch):
+    monkeypatch.setenv("TRANSLATE_DATA_URL", f"{server_url}/good.zip")
+    assert tiny_fetch(tmp_path / "env").exists()  # the catalogue URL is dead; the env one works
+    with pytest.raises(DataError, match="HTTP 404"):
+        tiny_fetch(tmp_path / "arg", f"{server_url}/missing.zip")
+
+
+def test_data_dir_from_environment(tmp_path, server_url, monkeypatch):
+    monkeypatch.setenv("TRANSLATE_DATA_DIR", str(tmp_path / "env-dir"))
+    assert tiny_fetch(None, f"{server_url}/good.zip") == tmp_path / "env-dir" / "tiny.zip"
+
+
+def test_real_dataset_verifies(spa_eng_path):
+    assert verify(spa_eng_path, CATALOGUE["spa-eng"]) >= 100_000
