@@ -1,0 +1,80 @@
+"""Autograd Functions around the fused recurrent kernels of ``rnn_kernels``.
+
+Two Functions, both thin: all the arithmetic lives in ``rnn_kernels`` (raw
+arrays, NumPy or CuPy), so the engine adds one graph node per layer and
+direction (``FusedSequence``) or per step (``FusedCellStep``), never one per
+gate.
+
+Modes: ``"lstm"`` (gates ``i, f, g, o``), ``"gru"`` (gates ``r, z, n``),
+``"rnn_tanh"``, ``"rnn_relu"``. Weight layouts are PyTorch's: ``weight_ih``
+``(G*H, I)``, ``weight_hh (G*H, H)``, ``bias_ih``/``bias_hh (G*H,)`` with ``G``
+= 4, 3, 1 for LSTM, GRU, RNN.
+"""
+from __future__ import annotations
+
+from ..autograd import Function, is_grad_enabled
+from . import rnn_kernels
+from .rnn_kernels import GATE_COUNT, MODES
+
+__all__ = ["FusedSequence", "FusedCellStep", "GATE_COUNT", "MODES"]
+
+_TWICE = ("backward ran twice through a fused {what}: its kernel reuses the saved activations as gradient "
+          "buffers, so the first backward consumed them. Run the forward again, or use the composed path "
+          "(fused=False), which supports backward(retain_graph=True)")
+
+
+def _filter(grads, needs_input_grad):
+    """Keep only the gradients an input asked for (the kernels may compute more)."""
+    return tuple(g if needed else None for g, needed in zip(grads, needs_input_grad))
+
+
+class FusedSequence(Function):
+    """One layer and direction over a whole sequence, with a hand-written BPTT backward.
+
+    ``apply(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, mode=..., lengths=None,
+    reverse=False)``
+
+    - ``x``: ``(T, B, I)``; ``h0``: ``(B, H)``; ``c0``: ``(B, H)`` for LSTM, else ``None``;
+      biases may be ``None`` (``bias=False``).
+    - ``lengths``: ``None`` (every sequence is ``T`` long) or a host int array ``(B,)``,
+      validated by the caller: padded steps keep the state, padded outputs are zero,
+      the reverse direction starts at each sequence's own end.
+
+    Returns ``output (T, B, H), h_n (B, H)`` and, for LSTM, ``c_n (B, H)``.
+    """
+
+    def forward(self, x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, mode="lstm", lengths=None,
+                reverse=False):
+        self.mode = mode
+        need_grad = is_grad_enabled() and any(self.needs_input_grad)
+        output, h_n, c_n, self.saved = rnn_kernels.sequence_forward(
+            mode, x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, lengths=lengths, reverse=reverse,
+            need_grad=need_grad)
+        return (output, h_n, c_n) if mode == "lstm" else (output, h_n)
+
+    def backward(self, grad_output, grad_h_n, grad_c_n=None):
+        if self.saved.consumed:
+            raise RuntimeError(_TWICE.format(what="RNN layer"))
+        grads = rnn_kernels.sequence_backward(self.saved, grad_output, grad_h_n, grad_c_n)
+        return _filter(grads, self.needs_input_grad)
+
+
+class FusedCellStep(Function):
+    """One step of a cell, fused: ``apply(x, h, c, weight_ih, weight_hh, bias_ih, bias_hh, mode=...)``.
+
+    ``x``: ``(B, I)``; ``h``, ``c``: ``(B, H)`` (``c`` is ``None`` except for LSTM).
+    Returns ``h' (B, H)`` and, for LSTM, ``c' (B, H)``.
+    """
+
+    def forward(self, x, h, c, weight_ih, weight_hh, bias_ih, bias_hh, mode="lstm"):
+        self.mode = mode
+        need_grad = is_grad_enabled() and any(self.needs_input_grad)
+        h_next, c_next, self.saved = rnn_kernels.cell_forward(mode, x, h, c, weight_ih, weight_hh, bias_ih,
+                                                               bias_hh, need_grad=need_grad)
+        return (h_next, c_next) if mode == "lstm" else h_next
+
+    def backward(self, grad_h, grad_c=None):
+        if self.saved.consumed:
+            raise RuntimeError(_TWICE.format(what="cell step"))
+        grads = rnn_kernels.cell_backward(self.saved, grad_h, grad_c)
+        return _filter(grads, self.needs_input_grad)
