@@ -1,0 +1,20 @@
+"""Neural-network building blocks, with PyTorch's names: ``nn.Module``, ``nn.Linear``, ``nn.functional``, ...
+
+``nn.init`` holds initialisers, ``nn.utils`` gradient utilities and
+``nn.functional`` (import it as ``F``) the stateless layer functions.
+"""
+from . import functional, init, utils
+from .containers import ModuleList, Sequential
+from .layers import Dropout, Embedding, Linear, ReLU, Sigmoid, Tanh
+from .module import Module, Parameter
+
+# Recurrent layers and attention (nn/rnn*.py, nn/attention.py) are imported here:
+from .attention import AdditiveAttention, DotAttention, GeneralAttention
+from .rnn import GRU, LSTM, RNN, RNNBase
+from .rnn_cells import GRUCell, LSTMCell, RNNCell
+
+__all__ = ["Module", "Parameter", "Sequential", "ModuleList", "Linear", "Embedding", "Dropout", "ReLU",
+           "Tanh", "Sigmoid", "functional", "init", "utils"]
+
+__all__ += ["RNNCell", "LSTMCell", "GRUCell", "RNNBase", "RNN", "LSTM", "GRU", "AdditiveAttention",
+            "DotAttention", "GeneralAttention"]
