@@ -11,6 +11,7 @@ from .backend import (cuda_available, get_default_device, get_rng_state, manual_
                       set_rng_state)
 from .factories import arange, eye, full, ones, ones_like, rand, randint, randn, uniform, zeros, zeros_like
 from .gradcheck import GradcheckError, gradcheck
+from .serialization import load, save
 from .tensor import (Tensor, bool_, cat, float16, float32, float64, get_default_dtype, int32, int64, maximum,
                      minimum, set_default_dtype, stack, where)
 

@@ -1,0 +1,178 @@
+"""``save``/``load``: nested checkpoints as a NumPy ``.npz`` plus JSON, never pickle.
+
+``obj`` is any nesting of dicts, lists and tuples over ``str``, ``int``
+(any size: RNG states hold 128-bit ints), ``float``, ``bool``, ``None``,
+Tensors and NumPy/CuPy arrays, for example::
+
+    save({"model": model.state_dict(), "optim": optimizer.state_dict(),
+          "epoch": 3, "rng": get_rng_state()}, "checkpoint.npz")
+
+The archive holds each array as ``a0``, ``a1``, ... and one JSON document
+(``__structure__``, stored as UTF-8 bytes) describing the nesting; every JSON
+object in it is a tagged node, so dict keys keep their types (an optimizer's
+state is keyed by int positions) and tuples stay tuples. ``load`` opens the
+archive with ``allow_pickle=False``: a file holding pickled objects is refused.
+
+Writes are atomic: the archive is written to a temporary file in the target's
+directory, flushed to disk and renamed over the target, so an interrupted save
+leaves the previous file intact and no temporary file behind.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+
+from . import backend
+from .tensor import Tensor
+
+FORMAT = "tinygrad_rnn.checkpoint"
+VERSION = 1
+_STRUCTURE_KEY = "__structure__"
+
+
+class _Encoder:
+    """Turns a nested object into JSON-ready nodes, collecting arrays as ``a<k>``."""
+
+    def __init__(self):
+        self.arrays = {}
+
+    def _array(self, array):
+        key = f"a{len(self.arrays)}"
+        self.arrays[key] = backend.as_numpy(array)
+        if self.arrays[key].dtype.kind not in "biufc":
+            raise TypeError(f"cannot save an array of dtype {self.arrays[key].dtype}: only numeric and bool "
+                            "arrays are stored (object arrays would need pickle)")
+        return key
+
+    def encode(self, obj, where="obj"):
+        if obj is None or isinstance(obj, (bool, int, float, str)):
+            return obj
+        if isinstance(obj, Tensor):
+            return {"tensor": self._array(obj.data), "device": obj.device, "requires_grad": obj.requires_grad}
+        if backend.is_array(obj):
+            return {"array": self._array(obj), "device": backend.device_of(obj)}
+        if isinstance(obj, backend.numpy.generic):  # a NumPy scalar: stored as the Python number
+            return self.encode(obj.item(), where)
+        if isinstance(obj, dict):
+            return {"dict": [[self.encode(key, f"a key of {where}"), self.encode(value, f"{where}[{key!r}]")]
+                             for key, value in obj.items()]}
+        if isinstance(obj, tuple):
+            return {"tuple": [self.encode(item, f"{where}[{i}]") for i, item in enumerate(obj)]}
+        if isinstance(obj, list):
+            return [self.encode(item, f"{where}[{i}]") for i, item in enumerate(obj)]
+        raise TypeError(f"cannot save {where} of type {type(obj).__name__}: save stores dicts, lists, tuples, "
+                        "str, int, float, bool, None, Tensors and arrays (convert it to one of these)")
+
+
+def save(obj, path) -> None:
+    """Write ``obj`` (nested containers of numbers, strings, Tensors, arrays) to ``path`` atomically."""
+    encoder = _Encoder()
+    structure = {"format": FORMAT, "version": VERSION, "root": encoder.encode(obj)}
+    text = json.dumps(structure, allow_nan=True)
+    arrays = dict(encoder.arrays)
+    arrays[_STRUCTURE_KEY] = backend.numpy.frombuffer(text.encode("utf-8"), dtype="uint8")
+
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    handle, temporary = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            backend.numpy.savez(file, **arrays)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        try:
+            os.remove(temporary)
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_directory(directory)
+
+
+def _fsync_directory(directory: str) -> None:
+    """Make the rename itself durable (POSIX); a no-op where directories cannot be opened."""
+    try:
+        descriptor = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
+
+
+class _Decoder:
+    def __init__(self, archive, path, device):
+        self.archive, self.path, self.device = archive, path, device
+
+    def _array(self, key, device):
+        try:
+            array = self.archive[key]
+        except ValueError as error:  # NumPy refuses object arrays when allow_pickle=False
+            raise ValueError(f"{self.path}: entry {key!r} holds pickled Python objects; refusing to load it "
+                             "(tinygrad_rnn checkpoints never contain pickles)") from error
+        except KeyError as error:
+            raise ValueError(f"{self.path}: the structure refers to a missing array {key!r}; "
+                             "the file is damaged") from error
+        try:
+            return backend.to_device(array, self.device or device)
+        except RuntimeError as error:
+            raise RuntimeError(f"{error}; to read this checkpoint on another device pass "
+                               "load(path, device='cpu')") from error
+
+    def decode(self, node):
+        if node is None or isinstance(node, (bool, int, float, str)):
+            return node
+        if isinstance(node, list):
+            return [self.decode(item) for item in node]
+        if "tensor" in node:
+            return Tensor(self._array(node["tensor"], node.get("device", "cpu")),
+                          requires_grad=bool(node.get("requires_grad", False)))
+        if "array" in node:
+            return self._array(node["array"], node.get("device", "cpu"))
+        if "dict" in node:
+            return {_hashable(self.decode(key)): self.decode(value) for key, value in node["dict"]}
+        if "tuple" in node:
+            return tuple(self.decode(item) for item in node["tuple"])
+        raise ValueError(f"{self.path}: unknown node {sorted(node)} in the checkpoint structure")
+
+
+def _hashable(key):
+    return tuple(_hashable(item) for item in key) if isinstance(key, list) else key
+
+
+def load(path, device=None):
+    """Read what ``save`` wrote. Tensors and arrays go to ``device`` (default: where they were saved).
+
+    Raises ``ValueError`` for a file that is not a tinygrad_rnn checkpoint or
+    that holds pickled objects (never unpickled).
+    """
+    path = os.fspath(path)
+    device = backend.normalize_device(device) if device is not None else None
+    try:
+        loaded = backend.numpy.load(path, allow_pickle=False)
+    except ValueError as error:  # a pickle, or not a NumPy file at all
+        raise ValueError(f"{path} is not a tinygrad_rnn checkpoint ({error}); it was never unpickled") from error
+    if not hasattr(loaded, "files"):
+        raise ValueError(f"{path} is a single .npy array, not a tinygrad_rnn checkpoint")
+    with loaded as archive:
+        if _STRUCTURE_KEY not in archive.files:
+            raise ValueError(f"{path} is not a tinygrad_rnn checkpoint (no {_STRUCTURE_KEY!r} entry); "
+                             "write checkpoints with tinygrad_rnn.save")
+        try:
+            structure = json.loads(bytes(archive[_STRUCTURE_KEY]).decode("utf-8"))
+        except ValueError as error:
+            raise ValueError(f"{path}: the checkpoint structure is unreadable ({error})") from error
+        if not isinstance(structure, dict) or structure.get("format") != FORMAT:
+            raise ValueError(f"{path} is not a tinygrad_rnn checkpoint (unknown format)")
+        if structure.get("version", 0) > VERSION:
+            raise ValueError(f"{path} was written by a newer tinygrad_rnn (format version "
+                             f"{structure['version']}, this one reads up to {VERSION}); upgrade to load it")
+        return _Decoder(archive, path, device).decode(structure["root"])
+
+
+__all__ = ["save", "load"]
