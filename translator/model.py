@@ -1,0 +1,161 @@
+"""``Seq2Seq``: encoder, bridge and decoder, with the interface training and search use.
+
+- :meth:`Seq2Seq.encode` runs the encoder once per batch and returns an :class:`EncoderOutput`
+  (outputs, padding mask, the decoder's initial state, and the precomputed attention keys);
+- :meth:`Seq2Seq.step` is ONE decoder step (previous tokens -> logits), what search calls;
+- :meth:`Seq2Seq.forward` is the training pass: the same decoder step for every target position
+  (``Decoder.forward_step``), but the output projection is deferred and done once, as one
+  ``(B*T, H) @ (H, V)`` matmul, on the stacked pre-output vectors.
+
+Shapes: B batch, S source length, T target length, E embedding size, H hidden size,
+He encoder output size (H or 2H), V target vocabulary size.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from tinygrad_rnn import Tensor, backend, nn, no_grad, stack
+
+from translator.decoder import Decoder, DecoderState, EncoderOutput
+from translator.encoder import Encoder
+from translator.model_config import ATTENTIONS, CELLS, ModelConfig
+from translator.vocabulary import PAD
+
+__all__ = ["ModelConfig", "Seq2Seq", "Bridge", "EncoderOutput", "DecoderState", "CELLS", "ATTENTIONS"]
+
+
+class Bridge(nn.Module):
+    """``tanh(W [final encoder states] + b)`` split into the decoder's initial state of every layer.
+
+    ``Bridge(in_features, config)``: ``forward(final (B, in_features)) -> (hidden, cell)`` with one
+    (B, H) Tensor per decoder layer in ``hidden`` (and in ``cell`` for LSTM; else ``cell`` is None).
+    One matmul for all layers: ``W`` is ``(layers * H * (2 if LSTM else 1), in_features)``.
+    """
+
+    def __init__(self, in_features: int, config: ModelConfig):
+        super().__init__()
+        self.layers, self.hidden_size = config.decoder_layers, config.hidden_size
+        self.has_cell = config.cell == "lstm"
+        pieces = self.layers * (2 if self.has_cell else 1)
+        self.linear = nn.Linear(in_features, pieces * self.hidden_size)
+
+    def forward(self, final: Tensor) -> tuple[list[Tensor], list[Tensor] | None]:
+        states = list(self.linear(final).tanh().split(self.hidden_size, dim=1))
+        if self.has_cell:
+            return states[:self.layers], states[self.layers:]
+        return states, None
+
+
+class Seq2Seq(nn.Module):
+    """Attentional encoder-decoder: ``Seq2Seq(config, source_vocab_size, target_vocab_size)``.
+
+    Submodules: ``encoder`` (:class:`translator.encoder.Encoder`), ``bridge`` (:class:`Bridge`),
+    ``decoder`` (:class:`translator.decoder.Decoder`). Token ids follow
+    :mod:`translator.vocabulary` (PAD=0, BOS=1, EOS=2, UNK=3).
+    """
+
+    def __init__(self, config: ModelConfig, source_vocab_size: int, target_vocab_size: int):
+        super().__init__()
+        config.validate()
+        for name, size in (("source_vocab_size", source_vocab_size), ("target_vocab_size", target_vocab_size)):
+            if isinstance(size, bool) or not isinstance(size, int) or size < 5:
+                raise ValueError(f"{name} must be an int >= 5 (4 special tokens and a word), got {size!r}")
+        self.config = config
+        self.source_vocab_size, self.target_vocab_size = source_vocab_size, target_vocab_size
+        self.encoder = Encoder(config, source_vocab_size)
+        self.bridge = Bridge(self.encoder.final_size, config)
+        self.decoder = Decoder(config, target_vocab_size)
+
+    # ------------------------------------------------------------ encoder side
+    def encode(self, source, source_lengths) -> EncoderOutput:
+        """Encode a padded batch once.
+
+        Args:
+            source: (B, S) int64 ids, PAD-padded (Tensor or array).
+            source_lengths: (B,) int, each in 1..S.
+        Returns:
+            an EncoderOutput: ``outputs`` (B, S, He), ``mask`` (B, S) bool (True = real token),
+            ``final`` the decoder's initial DecoderState, ``keys`` the precomputed attention keys.
+        """
+        source = source.data if isinstance(source, Tensor) else source
+        lengths = backend.as_numpy(source_lengths.data if isinstance(source_lengths, Tensor) else source_lengths)
+        outputs, final = self.encoder(source, lengths)
+        xp = backend.get_array_module(outputs.data)
+        positions = xp.arange(outputs.shape[1])
+        mask = positions[None, :] < xp.asarray(lengths)[:, None]
+        hidden, cell = self.bridge(final)
+        initial = DecoderState(hidden, cell, self.decoder.initial_attentional(outputs.shape[0], outputs))
+        return EncoderOutput(outputs, mask, initial, self.decoder.attention_keys(outputs))
+
+    # ------------------------------------------------------------ one decoder step
+    def embed_target(self, tokens) -> Tensor:
+        """(*) int target ids -> (*, E) embedded and dropped-out decoder inputs."""
+        return self.decoder.dropout(self.decoder.embedding(tokens))
+
+    def step(self, previous_tokens, state: DecoderState, encoder_output: EncoderOutput):
+        """One decoder step: what search calls, the same computation training runs per position.
+
+        Args:
+            previous_tokens: (B,) int ids of the previous target tokens (BOS first).
+            state: the DecoderState after the previous step (``encoder_output.final`` at first).
+            encoder_output: from :meth:`encode`, with the same B rows.
+        Returns:
+            logits: (B, V) Tensor of unnormalised next-token scores.
+            new_state: the DecoderState after this step.
+            attention: (B, S) backend array of attention weights, or None (``attention="none"``).
+        """
+        attentional, new_state, weights = self.decoder.forward_step(
+            self.embed_target(previous_tokens), state, encoder_output)
+        return self.decoder.logits(attentional), new_state, None if weights is None else weights.data
+
+    # ------------------------------------------------------------ training
+    def forward(self, source, source_lengths, target_in, teacher_forcing_ratio: float = 1.0) -> Tensor:
+        """Training pass: (B, S) source, (B,) lengths, (B, T) ``target_in`` -> logits (B, T, V).
+
+        Reshape the logits to ``(B*T, V)`` for one fused cross-entropy against ``target_out``
+        with ``ignore_index=PAD``.
+        """
+        return self.decoder.logits(self.pre_output(source, source_lengths, target_in, teacher_forcing_ratio))
+
+    def pre_output(self, source, source_lengths, target_in, teacher_forcing_ratio: float = 1.0) -> Tensor:
+        """The decoder's pre-output vectors (B, T, H) for every target position (``logits`` of them = forward).
+
+        With ``teacher_forcing_ratio`` < 1 each step after the first feeds, with probability
+        ``1 - ratio`` (one draw per step from ``tinygrad_rnn.backend.rng``, so seeding reproduces it),
+        the model's own argmax prediction instead of the reference token.
+        """
+        if not 0.0 <= teacher_forcing_ratio <= 1.0:
+            raise ValueError(f"teacher_forcing_ratio must be in [0, 1], got {teacher_forcing_ratio}")
+        target_in = backend.as_numpy(target_in.data if isinstance(target_in, Tensor) else target_in)
+        encoder_output = self.encode(source, source_lengths)
+        steps = target_in.shape[1]
+        state = encoder_output.final
+        attentionals = []
+        if teacher_forcing_ratio == 1.0:
+            # All reference inputs embedded at once (one gather, one dropout), then cut per step.
+            embedded = self.embed_target(target_in.T)  # (T, B, E)
+            inputs = [piece.reshape(piece.shape[1:]) for piece in embedded.split(1, dim=0)]
+            for t in range(steps):
+                attentional, state, _ = self.decoder.forward_step(inputs[t], state, encoder_output)
+                attentionals.append(attentional)
+        else:
+            previous = target_in[:, 0]
+            for t in range(steps):
+                if t and backend.rng.random() >= teacher_forcing_ratio:
+                    with no_grad():
+                        predicted = self.decoder.logits(attentionals[-1].detach()).argmax(dim=1).numpy()
+                    # Positions whose reference is padding keep PAD (the loss ignores them anyway).
+                    previous = np.where(target_in[:, t] == PAD, PAD, predicted)
+                elif t:
+                    previous = target_in[:, t]
+                attentional, state, _ = self.decoder.forward_step(self.embed_target(previous), state,
+                                                                  encoder_output)
+                attentionals.append(attentional)
+        return stack(attentionals, dim=1)
+
+    def logits(self, pre_output: Tensor) -> Tensor:
+        """The output layer on pre-output vectors: (*, H) -> (*, V)."""
+        return self.decoder.logits(pre_output)
+
+    def extra_repr(self) -> str:
+        return f"source_vocab_size={self.source_vocab_size}, target_vocab_size={self.target_vocab_size}"
