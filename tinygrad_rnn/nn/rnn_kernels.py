@@ -1,0 +1,318 @@
+"""Fused whole-sequence and single-step recurrent kernels on raw arrays (NumPy or CuPy).
+
+No autograd here: plain functions on arrays that ``rnn_functions`` wraps into
+engine Functions. One layer, one direction per call.
+
+Modes and gate layouts (PyTorch's), ``G`` gates of ``H`` units each::
+
+    "lstm"      G = 4, gates i, f, g, o   c' = f*c + i*g, h' = o*tanh(c')
+    "gru"       G = 3, gates r, z, n      n = tanh(W_in x + b_in + r*(W_hn h + b_hn)),
+                                          h' = (1 - z)*n + z*h
+    "rnn_tanh"  G = 1                     h' = tanh(W_ih x + b_ih + W_hh h + b_hh)
+    "rnn_relu"  G = 1                     h' = relu(...)
+
+Weights: ``weight_ih (G*H, I)``, ``weight_hh (G*H, H)``, ``bias_ih``, ``bias_hh``
+``(G*H,)`` or ``None``; gate ``k`` is rows ``k*H:(k+1)*H``. The dtype follows
+the inputs (float32 or float64).
+
+How the work is laid out (the speed comes from this, see ``bench/rnn_kernels.py``):
+
+- forward: the input projection of all ``T`` steps is one product
+  ``(T*B, I) @ (I, G*H)`` with both biases folded in; each step adds one recurrent
+  product ``h @ W_hh^T`` written into a preallocated buffer, then the gate math
+  runs in place (``rnn_pointwise``); activations overwrite the projection buffer,
+  which is what backward keeps.
+- backward: each step overwrites its saved activations with the gradient of the
+  pre-activations and makes one product ``dA @ W_hh`` for the previous state; after
+  the loop ``grad_weight_ih = dA^T X``, ``grad_weight_hh = dA^T H_prev`` and
+  ``grad_x = dA W_ih`` are single large products over all steps.
+
+Variable lengths: ``lengths (B,)`` ints with ``1 <= length <= T``. Padded steps
+(``t >= length[b]``) never change the state and output exactly 0 there; ``h_n``
+and ``c_n`` are each sequence's state after its own last real step; with
+``reverse=True`` steps run ``T-1 .. 0`` so each sequence starts at its own end.
+Steps where every sequence is real skip the mask work entirely.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .. import backend
+from .rnn_pointwise import GATE_COUNT, make_pointwise
+
+MODES = tuple(GATE_COUNT)
+
+
+@dataclass
+class SavedSequence:
+    """What ``sequence_backward`` needs, and nothing more.
+
+    - ``x (T, B, I)``, ``h0``/``c0 (B, H)``, ``weight_ih``, ``weight_hh``: references to the inputs.
+    - ``gates (T, B, G*H)``: gate activations per step (LSTM ``i, f, g, o``, GRU ``r, z, n``);
+      ``None`` for the RNN, whose activation is ``h_states`` itself.
+    - ``h_states (T, B, H)``: hidden state after each step. Without padding it *is* the
+      returned output (so the output must not be modified in place); with padding
+      it keeps the carried state where the output has zeros.
+    - ``c_states (T, B, H)``: LSTM cell state after each step, else ``None``.
+    - ``hidden_n (T, B, H)``: GRU ``W_hn h + b_hn`` per step, else ``None``.
+    - ``padded``: per step a ``(B, 1)`` bool mask of padded sequences, or ``None`` for a
+      step with none; the whole field is ``None`` without padding.
+
+    Backward overwrites ``gates`` and ``hidden_n`` in place (they become the gradients)
+    unless asked to retain them, so by default it may run once.
+    """
+
+    mode: str
+    reverse: bool
+    x: Any
+    h0: Any
+    c0: Any
+    weight_ih: Any
+    weight_hh: Any
+    has_bias_ih: bool
+    has_bias_hh: bool
+    gates: Any
+    h_states: Any
+    c_states: Any
+    hidden_n: Any
+    padded: list | None
+    consumed: bool = False
+
+
+def _check_mode(mode):
+    if mode not in GATE_COUNT:
+        raise ValueError(f"unknown recurrent mode {mode!r}: use one of {', '.join(MODES)}")
+
+
+def _padding(xp, lengths, steps, batch):
+    """``(valid (T, B, 1) bool, padded per step)`` or ``(None, None)`` when nothing is padded."""
+    if lengths is None:
+        return None, None
+    host = backend.numpy
+    lengths = backend.as_numpy(lengths)
+    if lengths.shape != (batch,) or not (host.issubdtype(lengths.dtype, host.integer)
+                                         or (lengths == host.round(lengths)).all()):
+        raise ValueError(f"lengths must be {batch} integers (one per sequence), got shape {lengths.shape} "
+                         f"and dtype {lengths.dtype}")
+    if lengths.size and (lengths.min() < 1 or lengths.max() > steps):
+        raise ValueError(f"each length must be between 1 and T={steps}, got {lengths.tolist()}")
+    if (lengths == steps).all():
+        return None, None
+    valid = host.arange(steps)[:, None] < lengths[None, :]
+    padded = [None if row.all() else xp.asarray(~row)[:, None] for row in valid]
+    return xp.asarray(valid[:, :, None]), padded
+
+
+def _forward_weights(xp, pointwise, mode, weight_ih, weight_hh, bias_ih, bias_hh, hidden_size, prescale):
+    """Transposed (and, for NumPy sequences, gate-scaled) weights and the folded input bias."""
+    scale = pointwise.gate_scale if prescale else None
+    if scale is None:
+        w_ih_t, w_hh_t = weight_ih.T, weight_hh.T
+        if prescale:                       # contiguous W_hh^T makes the per-step product faster
+            w_hh_t = xp.ascontiguousarray(w_hh_t)
+    else:
+        w_ih_t = xp.empty(weight_ih.shape[::-1], weight_ih.dtype)
+        xp.multiply(weight_ih.T, scale, out=w_ih_t)
+        w_hh_t = xp.empty(weight_hh.shape[::-1], weight_hh.dtype)
+        xp.multiply(weight_hh.T, scale, out=w_hh_t)
+    bias = None
+    if bias_ih is not None:
+        bias = bias_ih.astype(weight_ih.dtype)          # a copy: folded in place below
+    if bias_hh is not None:
+        recurrent_part = bias_hh[:2 * hidden_size] if mode == "gru" else bias_hh
+        if bias is None:
+            bias = xp.zeros(weight_ih.shape[0], weight_ih.dtype)
+        bias[:recurrent_part.shape[0]] += recurrent_part
+    if bias is not None and scale is not None:
+        bias *= scale
+    return w_ih_t, w_hh_t, bias
+
+
+def sequence_forward(mode, x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, lengths=None,
+                     reverse=False, need_grad=True, _prescale=None):
+    """Run one layer and direction over a whole sequence.
+
+    x: ``(T, B, I)``; h0, c0: ``(B, H)`` (``c0`` only for LSTM; ``None`` means zeros);
+    lengths: ``None`` or ints ``(B,)``, ``1 <= length <= T``, any order.
+
+    Returns ``output (T, B, H)``, ``h_n (B, H)``, ``c_n (B, H)`` or ``None``, and a
+    :class:`SavedSequence` (``None`` when ``need_grad`` is false: no per-step gates
+    or cell states are kept then).
+    """
+    _check_mode(mode)
+    xp = backend.get_array_module(x)
+    dtype = xp.result_type(x, weight_ih, weight_hh)
+    x, weight_ih, weight_hh = (a.astype(dtype, copy=False) for a in (x, weight_ih, weight_hh))
+    steps, batch, _ = x.shape
+    hidden_size = weight_hh.shape[1]
+    lstm, gru = mode == "lstm", mode == "gru"
+    h0 = xp.zeros((batch, hidden_size), dtype) if h0 is None else h0.astype(dtype, copy=False)
+    if lstm:
+        c0 = xp.zeros((batch, hidden_size), dtype) if c0 is None else c0.astype(dtype, copy=False)
+    else:
+        c0 = None
+    valid, padded = _padding(xp, lengths, steps, batch)
+    prescale = steps > 1 if _prescale is None else _prescale
+    bias_hn = bias_hh[2 * hidden_size:].astype(dtype, copy=False) if gru and bias_hh is not None else None
+    pointwise = make_pointwise(mode, xp, batch, hidden_size, dtype, prescaled=prescale, bias_hn=bias_hn)
+    w_ih_t, w_hh_t, bias = _forward_weights(xp, pointwise, mode, weight_ih, weight_hh, bias_ih, bias_hh,
+                                            hidden_size, prescale)
+
+    gate_width = pointwise.gate_count * hidden_size
+    gates = xp.matmul(x.reshape(steps * batch, -1), w_ih_t)
+    if bias is not None:
+        gates += bias.astype(dtype, copy=False)
+    gates = gates.reshape(steps, batch, gate_width)
+    h_states = gates if pointwise.gate_count == 1 else xp.empty((steps, batch, hidden_size), dtype)
+    c_states = xp.empty((steps, batch, hidden_size), dtype) if lstm and need_grad else None
+    c_pingpong = xp.empty((2, batch, hidden_size), dtype) if lstm and not need_grad else None
+    hidden_n = xp.empty((steps if need_grad else 1, batch, hidden_size), dtype) if gru else None
+    recurrent = xp.empty((batch, gate_width), dtype)
+
+    h_prev, c_prev, c_out, hn_out = h0, c0, None, None
+    order = range(steps - 1, -1, -1) if reverse else range(steps)
+    for k, t in enumerate(order):
+        xp.matmul(h_prev, w_hh_t, out=recurrent)
+        h_out = h_states[t]
+        if lstm:
+            c_out = c_states[t] if need_grad else c_pingpong[k & 1]
+        if gru:
+            hn_out = hidden_n[t] if need_grad else hidden_n[0]
+        pointwise.forward_step(gates[t], recurrent, h_prev, c_prev, h_out, c_out, hn_out)
+        if padded is not None and padded[t] is not None:
+            xp.copyto(h_out, h_prev, where=padded[t])
+            if lstm:
+                xp.copyto(c_out, c_prev, where=padded[t])
+        h_prev, c_prev = h_out, c_out
+
+    output = h_states if valid is None else xp.where(valid, h_states, 0)
+    h_n = h_prev.copy()
+    c_n = c_prev.copy() if lstm else None
+    saved = None
+    if need_grad:
+        saved = SavedSequence(mode=mode, reverse=reverse, x=x, h0=h0, c0=c0, weight_ih=weight_ih,
+                              weight_hh=weight_hh, has_bias_ih=bias_ih is not None,
+                              has_bias_hh=bias_hh is not None, gates=None if pointwise.gate_count == 1 else gates,
+                              h_states=h_states, c_states=c_states, hidden_n=hidden_n, padded=padded)
+    return output, h_n, c_n, saved
+
+
+def sequence_backward(saved, grad_output=None, grad_h_n=None, grad_c_n=None, retain_saved=False):
+    """BPTT through one :func:`sequence_forward` call. Any gradient may be ``None`` (zero).
+
+    grad_output: ``(T, B, H)`` (ignored at padded positions, whose output is constant 0);
+    grad_h_n, grad_c_n: ``(B, H)``.
+
+    Returns ``grad_x (T, B, I), grad_h0 (B, H), grad_c0 (B, H) or None, grad_weight_ih,
+    grad_weight_hh, grad_bias_ih, grad_bias_hh`` (bias gradients ``None`` where the bias
+    was ``None``). Overwrites ``saved``'s gate buffers unless ``retain_saved``.
+    """
+    if saved.consumed:
+        raise RuntimeError("this forward's saved buffers were already used by a backward pass; "
+                           "pass retain_saved=True to the first backward to run it twice")
+    mode, x, h_states = saved.mode, saved.x, saved.h_states
+    xp = backend.get_array_module(x)
+    dtype = h_states.dtype
+    steps, batch, _ = x.shape
+    hidden_size = saved.weight_hh.shape[1]
+    lstm, gru = mode == "lstm", mode == "gru"
+    pointwise = make_pointwise(mode, xp, batch, hidden_size, dtype, prescaled=True)
+    gate_width = pointwise.gate_count * hidden_size
+    if saved.gates is None:                       # RNN: the activations are the states
+        d_gates = xp.empty((steps, batch, gate_width), dtype)
+        hidden_n = None
+    else:
+        d_gates = saved.gates.copy() if retain_saved else saved.gates
+        hidden_n = saved.hidden_n
+        if gru and retain_saved:
+            hidden_n = hidden_n.copy()
+    activations = h_states if saved.gates is None else d_gates
+    padded, c_states = saved.padded, saved.c_states
+
+    def zeros_or_copy(grad):
+        return xp.zeros((batch, hidden_size), dtype) if grad is None else grad.astype(dtype, copy=True)
+
+    carry_h, spare = zeros_or_copy(grad_h_n), xp.empty((batch, hidden_size), dtype)
+    dh_buffer = xp.empty((batch, hidden_size), dtype) if grad_output is not None else None
+    dc = zeros_or_copy(grad_c_n) if lstm else None
+    dc_keep = xp.empty((batch, hidden_size), dtype) if lstm and padded is not None else None
+    direct = xp.empty((batch, hidden_size), dtype) if gru else None
+    weight_hh = saved.weight_hh
+
+    order = range(steps) if saved.reverse else range(steps - 1, -1, -1)
+    step_before = 1 if saved.reverse else -1
+    for t in order:
+        first = not 0 <= t + step_before < steps
+        h_prev = saved.h0 if first else h_states[t + step_before]
+        c_prev = None if not lstm else (saved.c0 if first else c_states[t + step_before])
+        pad = None if padded is None else padded[t]
+        dh = carry_h
+        if grad_output is not None:
+            xp.add(carry_h, grad_output[t], out=dh_buffer)
+            dh = dh_buffer
+        if pad is not None and lstm:
+            xp.copyto(dc_keep, dc)
+        pointwise.backward_step(activations[t], h_prev, c_prev, c_states[t] if lstm else None,
+                                hidden_n[t] if gru else None, dh, dc, d_gates[t], direct)
+        if pad is not None:
+            xp.copyto(d_gates[t], 0, where=pad)
+            if gru:
+                xp.copyto(hidden_n[t], 0, where=pad)
+        xp.matmul(d_gates[t], weight_hh, out=spare)
+        if gru:
+            xp.add(spare, direct, out=spare)
+        if pad is not None:
+            xp.copyto(spare, carry_h, where=pad)
+            if lstm:
+                xp.copyto(dc, dc_keep, where=pad)
+        carry_h, spare = spare, carry_h
+
+    grads_rec = _weight_and_bias_grads(xp, d_gates, h_states, saved.h0, saved.reverse, saved.has_bias_hh)
+    if gru:                                       # input side differs from recurrent side in the n gate
+        xp.copyto(d_gates[:, :, 2 * hidden_size:], hidden_n)
+    d_flat = d_gates.reshape(steps * batch, gate_width)
+    x_flat = x.reshape(steps * batch, -1)
+    grad_weight_ih = xp.matmul(d_flat.T, x_flat)
+    grad_bias_ih = _column_sums(xp, d_flat) if saved.has_bias_ih else None
+    grad_x = xp.matmul(d_flat, saved.weight_ih).reshape(x.shape)
+    if not retain_saved:
+        saved.consumed = True
+        saved.gates = saved.hidden_n = saved.c_states = saved.h_states = None
+    grad_weight_hh, grad_bias_hh = grads_rec
+    return grad_x, carry_h, dc, grad_weight_ih, grad_weight_hh, grad_bias_ih, grad_bias_hh
+
+
+def _column_sums(xp, matrix):
+    """Sum over rows of ``(N, K)``; a product with ones beats ``sum(axis=0)`` in NumPy."""
+    return xp.matmul(xp.ones(matrix.shape[0], matrix.dtype), matrix)
+
+
+def _weight_and_bias_grads(xp, d_gates, h_states, h0, reverse, has_bias):
+    """``grad_weight_hh = sum_t dA_t^T h_prev_t`` (two products) and the recurrent bias gradient."""
+    steps, batch, gate_width = d_gates.shape
+    first = steps - 1 if reverse else 0
+    grad = xp.matmul(d_gates[first].T, h0)
+    if steps > 1:
+        later, prev = (d_gates[:-1], h_states[1:]) if reverse else (d_gates[1:], h_states[:-1])
+        grad += xp.matmul(later.reshape(-1, gate_width).T, prev.reshape(-1, prev.shape[-1]))
+    bias = _column_sums(xp, d_gates.reshape(-1, gate_width)) if has_bias else None
+    return grad, bias
+
+
+def cell_forward(mode, x, h, c, weight_ih, weight_hh, bias_ih=None, bias_hh=None, need_grad=True):
+    """One step: x ``(B, I)``, h/c ``(B, H)`` -> ``h' (B, H)``, ``c' (B, H)`` or ``None``, saved.
+
+    The same arithmetic as :func:`sequence_forward` with ``T = 1``, without the weight
+    copies that only pay off over many steps.
+    """
+    _, h_next, c_next, saved = sequence_forward(mode, x[None], h, c, weight_ih, weight_hh, bias_ih, bias_hh,
+                                                need_grad=need_grad, _prescale=False)
+    return h_next, c_next, saved
+
+
+def cell_backward(saved, grad_h=None, grad_c=None, retain_saved=False):
+    """Backward of :func:`cell_forward`: ``grad_x (B, I), grad_h, grad_c, grad_weight_ih,
+    grad_weight_hh, grad_bias_ih, grad_bias_hh``."""
+    grad_x, *rest = sequence_backward(saved, None, grad_h, grad_c, retain_saved=retain_saved)
+    return (grad_x[0], *rest)
