@@ -93,7 +93,7 @@ def test_tokenize_rejects_non_strings():
         tokenize(["already", "tokens"])
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, derandomize=True)
 @given(st.text(alphabet=st.sampled_from(list("aZé ñ'’-.,;:!?¿¡\"()«»$%3 0\u00a0\u200b\t")), max_size=40))
 def test_tokenize_loses_only_whitespace(text):
     tokens = tokenize(text)
