@@ -17,10 +17,10 @@ What stays one token:
 Every other non-space character is a token of its own (``¿ ¡ , . ! ? ; : " ( ) « » $ %`` ...).
 
 ``detokenize`` joins tokens back into natural text by rules on the tokens alone: closing marks
-(``. , ! ? ; : ) » ...``) attach to the word before, opening marks (``¿ ¡ ( « —``) to the word after,
-straight quotes (``"`` and a lone ``'``) alternate between opening and closing, and a currency sign attaches to a
-number that follows it (``$300``, but ``200 $`` stays apart). For typical Tatoeba sentences
-``detokenize(tokenize(s)) == normalize(s)``.
+(``. , ! ? ; : ) » ...``) attach to the word before, opening marks (``¿ ¡ ( « —``) to the word
+after, straight quotes (``"`` and a lone ``'``) alternate between opening and closing, and a
+currency sign attaches to a number that follows it (``$300``, but ``200 $`` stays apart). For
+typical Tatoeba sentences ``detokenize(tokenize(s)) == normalize(s)``.
 
 Input normalisation (:func:`normalize`): Unicode NFC, zero-width characters removed, any run of
 whitespace (including no-break spaces) becomes one space, and a typographic apostrophe inside a
