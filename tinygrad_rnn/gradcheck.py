@@ -49,15 +49,16 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1
         analytic = backend.as_numpy(tensor.grad.data) if tensor.grad is not None else \
             backend.numpy.zeros(tensor.shape)
         numeric = backend.numpy.zeros(tensor.shape)
-        flat = tensor.data.reshape(-1)  # a view: perturb in place
-        for k in range(flat.size):
-            original = float(flat[k])
-            flat[k] = original + eps
+        # Perturb the array itself, element by element: reshape(-1) of a
+        # non-contiguous array would be a copy and the perturbation lost.
+        for index in backend.numpy.ndindex(*tensor.shape):
+            original = float(tensor.data[index])
+            tensor.data[index] = original + eps
             plus = objective()
-            flat[k] = original - eps
+            tensor.data[index] = original - eps
             minus = objective()
-            flat[k] = original
-            numeric.reshape(-1)[k] = (plus - minus) / (2 * eps)
+            tensor.data[index] = original
+            numeric[index] = (plus - minus) / (2 * eps)
         error = backend.numpy.abs(analytic - numeric) - (atol + rtol * backend.numpy.abs(numeric))
         if (error > 0).any():
             worst = int(error.reshape(-1).argmax())
