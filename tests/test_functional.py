@@ -1,0 +1,156 @@
+"""nn.functional: forward against NumPy formulas, gradients by gradcheck, fused loss == composed twin."""
+import numpy as np
+import pytest
+
+import tinygrad_rnn as tg
+from helpers import DEVICES, tensor64
+from tinygrad_rnn.nn import functional as F
+from tinygrad_rnn.nn.functional import _composed_nll
+
+rng = np.random.default_rng(0)
+
+
+def np_log_softmax(x, axis):
+    shifted = x - x.max(axis=axis, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+
+
+def np_cross_entropy(logits, target, ignore_index=-100, label_smoothing=0.0, reduction="mean"):
+    """PyTorch's documented formula, for (N, C) logits."""
+    log_probs = np_log_softmax(logits.astype(np.float64), 1)
+    valid = target != ignore_index
+    nll = -log_probs[np.arange(len(target)), np.where(valid, target, 0)]
+    loss = ((1 - label_smoothing) * nll - label_smoothing * log_probs.mean(1)) * valid
+    if reduction == "none":
+        return loss
+    return loss.sum() if reduction == "sum" else loss.sum() / valid.sum()
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dim", [0, 1, -1])
+def test_softmax_and_log_softmax_match_numpy(device, dim):
+    x = rng.standard_normal((3, 4, 5)) * 3
+    expected = np_log_softmax(x, dim)
+    np.testing.assert_allclose(F.log_softmax(tensor64(x, device), dim).numpy(), expected, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(F.softmax(tensor64(x, device), dim).numpy(), np.exp(expected), rtol=1e-10)
+
+
+def test_softmax_and_log_softmax_are_stable_for_huge_logits():
+    x = tg.Tensor([[1e4, 0.0, -1e4], [-5e3, -5e3, -5e3]])
+    assert np.isfinite(F.log_softmax(x, 1).numpy()).all()
+    np.testing.assert_allclose(F.softmax(x, 1).numpy(), [[1, 0, 0], [1 / 3, 1 / 3, 1 / 3]], atol=1e-6)
+
+
+@pytest.mark.parametrize("dim", [0, 1])
+def test_softmax_gradients(dim):
+    x = tensor64(rng.standard_normal((3, 4)))
+    tg.gradcheck(lambda x: F.softmax(x, dim), [x])
+    tg.gradcheck(lambda x: F.log_softmax(x, dim), [x])
+
+
+def test_cross_entropy_known_value():
+    # -log softmax([1, 2, 3])[2] = log(1 + e**-1 + e**-2)
+    loss = F.cross_entropy(tg.Tensor([[1.0, 2.0, 3.0]]), [2])
+    assert loss.item() == pytest.approx(0.40760596, rel=1e-6)
+
+
+CASES = [
+    dict(),
+    dict(reduction="sum"),
+    dict(reduction="none"),
+    dict(label_smoothing=0.1),
+    dict(label_smoothing=0.3, reduction="sum"),
+    dict(label_smoothing=0.2, reduction="none"),
+    dict(ignore_index=0),
+    dict(ignore_index=2, label_smoothing=0.1),
+]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("options", CASES, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()) or "default")
+def test_cross_entropy_matches_pytorch_formula(device, options):
+    logits = rng.standard_normal((7, 5)) * 2
+    target = np.array([0, 2, 4, 2, 1, 0, 3])
+    ours = F.cross_entropy(tg.Tensor(logits, device=device), tg.Tensor(target, device=device), **options)
+    np.testing.assert_allclose(ours.numpy(), np_cross_entropy(logits, target, **options), rtol=1e-6, atol=1e-7)
+    # the composed twin, written from the primitives
+    composed = _composed_nll(F.log_softmax(tg.Tensor(logits, device=device), 1), target, **options)
+    np.testing.assert_allclose(composed.numpy(), ours.numpy(), rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("options", CASES, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()) or "default")
+def test_cross_entropy_gradcheck_and_fused_equals_composed(options):
+    logits = rng.standard_normal((6, 4))
+    target = np.array([0, 3, 2, 2, 1, 0])
+    tg.gradcheck(lambda x: F.cross_entropy(x, target, **options), [tensor64(logits)])
+    fused, composed = tensor64(logits), tensor64(logits)
+    upstream = rng.standard_normal(6) if options.get("reduction") == "none" else None
+    F.cross_entropy(fused, target, **options).backward(upstream)
+    _composed_nll(F.log_softmax(composed, 1), target, **options).backward(upstream)
+    np.testing.assert_allclose(fused.grad.numpy(), composed.grad.numpy(), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("options", [dict(), dict(reduction="none", label_smoothing=0.1), dict(ignore_index=1)])
+def test_cross_entropy_with_extra_dims_and_unbatched(options):
+    logits = rng.standard_normal((2, 4, 3, 5))  # (N, C, d1, d2)
+    target = rng.integers(0, 4, size=(2, 3, 5))
+    flat_logits = logits.transpose(0, 2, 3, 1).reshape(-1, 4)
+    expected = np_cross_entropy(flat_logits, target.reshape(-1), **options)
+    ours = F.cross_entropy(tensor64(logits), target, **options)
+    if options.get("reduction") == "none":
+        expected = expected.reshape(2, 3, 5)
+    np.testing.assert_allclose(ours.numpy(), expected, rtol=1e-10)
+    small_target = target[:, :1, :2]
+    tg.gradcheck(lambda x: F.cross_entropy(x, small_target, **options), [tensor64(logits[:, :, :1, :2])])
+    single = F.cross_entropy(tensor64(logits[0, :, 0, 0]), np.array(target[0, 0, 0]))
+    assert single.shape == ()
+
+
+def test_cross_entropy_all_ignored_mean_is_nan_with_zero_gradient():
+    logits = tg.Tensor(np.zeros((2, 3)), requires_grad=True)
+    loss = F.cross_entropy(logits, [-100, -100])
+    assert np.isnan(loss.item())
+    loss.backward()
+    assert (logits.grad.numpy() == 0).all()
+    assert F.cross_entropy(logits, [-100, -100], reduction="sum").item() == 0
+
+
+def test_cross_entropy_keeps_float32_and_large_logits_finite():
+    logits = tg.Tensor(np.array([[1e4, -1e4, 0.0], [0.0, 0.0, 0.0]], dtype=np.float32), requires_grad=True)
+    loss = F.cross_entropy(logits, [1, 0], label_smoothing=0.1)
+    assert loss.dtype == tg.float32 and np.isfinite(loss.item())
+    loss.backward()
+    assert logits.grad.dtype == tg.float32 and np.isfinite(logits.grad.numpy()).all()
+
+
+def test_cross_entropy_errors_speak_to_the_user():
+    logits = tg.randn(3, 4)
+    with pytest.raises(IndexError, match="target 4 is out of range for 4 classes"):
+        F.cross_entropy(logits, [0, 4, 1])
+    with pytest.raises(TypeError, match="integer class indices"):
+        F.cross_entropy(logits, tg.Tensor([0.0, 1.0, 2.0]))
+    with pytest.raises(ValueError, match="target shape"):
+        F.cross_entropy(logits, [0, 1])
+    with pytest.raises(ValueError, match="reduction"):
+        F.cross_entropy(logits, [0, 1, 2], reduction="avg")
+    with pytest.raises(ValueError, match="label_smoothing"):
+        F.cross_entropy(logits, [0, 1, 2], label_smoothing=1.5)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_nll_loss_matches_numpy_and_gradchecks(reduction):
+    log_probs = np_log_softmax(rng.standard_normal((5, 3)), 1)
+    target = np.array([2, -100, 0, 1, 1])
+    expected = np_cross_entropy(log_probs, target, reduction=reduction)  # log_softmax is idempotent
+    np.testing.assert_allclose(F.nll_loss(tensor64(log_probs), target, reduction=reduction).numpy(), expected,
+                               rtol=1e-10)
+    tg.gradcheck(lambda x: F.nll_loss(x, target, reduction=reduction), [tensor64(log_probs)])
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_mse_loss_matches_numpy_and_gradchecks(reduction):
+    a, b = rng.standard_normal((4, 3)), rng.standard_normal((4, 3))
+    squared = (a - b) ** 2
+    expected = {"mean": squared.mean(), "sum": squared.sum(), "none": squared}[reduction]
+    np.testing.assert_allclose(F.mse_loss(tensor64(a), tensor64(b), reduction).numpy(), expected, rtol=1e-12)
+    tg.gradcheck(lambda x, y: F.mse_loss(x, y, reduction), [tensor64(a), tensor64(b)])
