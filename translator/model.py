@@ -153,6 +153,31 @@ class Seq2Seq(nn.Module):
                 attentionals.append(attentional)
         return stack(attentionals, dim=1)
 
+    def loss(self, source, source_lengths, target_in, target_out, *, label_smoothing: float = 0.0,
+             teacher_forcing_ratio: float = 1.0) -> Tensor:
+        """Mean token cross-entropy of a batch: what ``cross_entropy(forward(...), target_out, ignore_index=PAD)`` gives.
+
+        Faster than that: the output projection and the softmax, the most expensive part of a
+        training step, run only on the non-PAD target positions (one ``(N, H) @ (H, V)`` matmul,
+        N = number of target tokens), not on all B*T.
+
+        Args:
+            source, source_lengths, target_in: as :meth:`forward`.
+            target_out: (B, T) int ids to predict (EOS last, PAD-padded).
+            label_smoothing: as ``tinygrad_rnn.nn.functional.cross_entropy``.
+        Returns:
+            a 0-d Tensor, the mean over the N target tokens.
+        """
+        target_out = backend.as_numpy(target_out.data if isinstance(target_out, Tensor) else target_out)
+        pre_output = self.pre_output(source, source_lengths, target_in, teacher_forcing_ratio)
+        targets = target_out.reshape(-1)
+        rows = np.flatnonzero(targets != PAD)
+        if len(rows) == 0:
+            raise ValueError("target_out has no tokens (all PAD): nothing to compute a loss on")
+        picked = pre_output.reshape(-1, pre_output.shape[-1])[rows]
+        return nn.functional.cross_entropy(self.decoder.logits(picked), targets[rows],
+                                           label_smoothing=label_smoothing)
+
     def logits(self, pre_output: Tensor) -> Tensor:
         """The output layer on pre-output vectors: (*, H) -> (*, V)."""
         return self.decoder.logits(pre_output)

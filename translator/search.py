@@ -1,0 +1,254 @@
+"""Batched greedy and beam search over :meth:`translator.model.Seq2Seq.step`.
+
+Both run under ``no_grad`` on an :class:`~translator.decoder.EncoderOutput` of B sentences and
+return :class:`Hypothesis` objects. Sentences that finish leave the batch (their rows are dropped),
+so a batch costs what its longest sentence costs, not B times the longest.
+
+Length limit: sentence ``b`` may produce at most ``max_length_ratio * source_length_b +
+max_length_offset`` tokens (EOS included), further capped by ``max_length`` if given; a hypothesis
+cut there has ``finished=False``.
+
+Scores: ``log_prob`` is the sum of the model's log-probabilities of the generated tokens (the EOS
+included when finished); ``score = log_prob / lp(length)`` with the GNMT length penalty
+``lp(n) = ((5 + n) / 6) ** alpha`` (Wu et al. 2016), ``n`` the number of generated tokens
+(EOS included). ``alpha = 0`` ranks by raw log-probability (which favours short outputs);
+``alpha = 1`` is close to dividing by the length.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from tinygrad_rnn import backend, no_grad
+
+from translator.vocabulary import BOS, EOS
+
+DEFAULT_MAX_LENGTH_RATIO = 2.0
+DEFAULT_MAX_LENGTH_OFFSET = 10
+DEFAULT_LENGTH_PENALTY = 1.0
+
+
+@dataclasses.dataclass
+class Hypothesis:
+    """One output sentence of a search.
+
+    Attributes:
+        tokens: generated target ids, without BOS and without the final EOS.
+        log_prob: sum of the log-probabilities of ``tokens`` (and of EOS when ``finished``).
+        score: ``log_prob / lp(length)``, what the search ranks by (see the module docstring).
+        attention: (len(tokens), S) float32 NumPy array, row i the attention when token i was chosen
+            (S = that sentence's source length); None for a model without attention.
+        finished: True when the hypothesis ended with EOS, False when the length limit cut it.
+    """
+
+    tokens: list[int]
+    log_prob: float
+    score: float
+    attention: np.ndarray | None
+    finished: bool
+
+    @property
+    def length(self) -> int:
+        """Generated tokens, EOS included: the ``n`` of the length penalty."""
+        return len(self.tokens) + int(self.finished)
+
+
+def length_penalty(length, alpha: float):
+    """GNMT length penalty ``((5 + length) / 6) ** alpha`` (1 when ``alpha == 0``); works on arrays."""
+    return ((5.0 + np.asarray(length, dtype=np.float64)) / 6.0) ** alpha
+
+
+def max_lengths(source_lengths, max_length: int | None = None, ratio: float = DEFAULT_MAX_LENGTH_RATIO,
+                offset: int = DEFAULT_MAX_LENGTH_OFFSET) -> np.ndarray:
+    """(B,) int64 per-sentence limit ``floor(ratio * source_length + offset)``, capped by ``max_length``, >= 1."""
+    limits = np.floor(ratio * backend.as_numpy(source_lengths).astype(np.float64) + offset).astype(np.int64)
+    if max_length is not None:
+        limits = np.minimum(limits, max_length)
+    return np.maximum(limits, 1)
+
+
+def _log_softmax(logits):
+    """Row-wise log-softmax of a (N, V) backend array (float32 in, float32 out)."""
+    xp = backend.get_array_module(logits)
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    return shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
+
+
+def _source_lengths(encoder_output) -> np.ndarray:
+    return backend.as_numpy(encoder_output.lengths).astype(np.int64)
+
+
+@no_grad()
+def greedy_search(model, encoder_output, max_length: int | None = None, *,
+                  max_length_ratio: float = DEFAULT_MAX_LENGTH_RATIO,
+                  max_length_offset: int = DEFAULT_MAX_LENGTH_OFFSET,
+                  length_penalty_alpha: float = DEFAULT_LENGTH_PENALTY) -> list[Hypothesis]:
+    """Pick the most probable token at every step, for B sentences at once.
+
+    Args:
+        model: a Seq2Seq (in eval mode for deterministic output).
+        encoder_output: ``model.encode(source, source_lengths)`` for B sentences.
+        max_length, max_length_ratio, max_length_offset: the length limit (module docstring).
+        length_penalty_alpha: only sets ``Hypothesis.score`` (greedy's choices do not depend on it).
+    Returns:
+        B hypotheses, in the order of the batch.
+    """
+    source_lengths = _source_lengths(encoder_output)
+    limits = max_lengths(source_lengths, max_length, max_length_ratio, max_length_offset)
+    batch = len(source_lengths)
+    tokens: list[list[int]] = [[] for _ in range(batch)]
+    attention: list[list[np.ndarray]] = [[] for _ in range(batch)]
+    log_probs = np.zeros(batch, dtype=np.float64)
+    finished = np.zeros(batch, dtype=bool)
+
+    active = np.arange(batch)  # sentence index of each row still decoding
+    previous = np.full(batch, BOS, dtype=np.int64)
+    state, rows_output = encoder_output.final, encoder_output
+    for step in range(int(limits.max())):
+        logits, state, weights = model.step(previous, state, rows_output)
+        log_p = _log_softmax(logits.data)
+        best = log_p.argmax(axis=1)
+        best_log_p = backend.as_numpy(log_p[backend.get_array_module(log_p).arange(len(active)), best])
+        best = backend.as_numpy(best)
+        weights = None if weights is None else backend.as_numpy(weights)
+        log_probs[active] += best_log_p
+        ended = best == EOS
+        for row, sentence in enumerate(active):
+            if not ended[row]:
+                tokens[sentence].append(int(best[row]))
+                if weights is not None:
+                    attention[sentence].append(weights[row, :source_lengths[sentence]])
+        finished[active[ended]] = True
+        keep = ~(ended | (step + 1 >= limits[active]))
+        if not keep.any():
+            break
+        if not keep.all():
+            rows = np.flatnonzero(keep)
+            state, rows_output = state.select(rows), rows_output.select(rows)
+            active, best = active[keep], best[keep]
+        previous = best
+
+    penalties = length_penalty([len(t) + int(f) for t, f in zip(tokens, finished)], length_penalty_alpha)
+    return [Hypothesis(tokens[b], float(log_probs[b]), float(log_probs[b] / penalties[b]),
+                       _stack_attention(attention[b], source_lengths[b]) if _has_attention(model) else None,
+                       bool(finished[b]))
+            for b in range(batch)]
+
+
+def _has_attention(model) -> bool:
+    return model.config.attention != "none"
+
+
+def _stack_attention(rows: list[np.ndarray], source_length: int) -> np.ndarray:
+    if not rows:
+        return np.zeros((0, int(source_length)), dtype=np.float32)
+    return np.stack(rows).astype(np.float32, copy=False)
+
+
+@no_grad()
+def beam_search(model, encoder_output, beam_size: int, max_length: int | None = None, *,
+                length_penalty_alpha: float = DEFAULT_LENGTH_PENALTY, nbest: int = 1,
+                max_length_ratio: float = DEFAULT_MAX_LENGTH_RATIO,
+                max_length_offset: int = DEFAULT_MAX_LENGTH_OFFSET,
+                include_greedy: bool = True) -> list[list[Hypothesis]]:
+    """Beam search of width K for B sentences at once (B*K rows through the decoder).
+
+    Each step ranks the K*V continuations of a sentence's K live hypotheses by total
+    log-probability and looks at the best 2K: an EOS among the best K ends that hypothesis (it is
+    set aside, scored with the length penalty); the best K that do not end stay live. A sentence is
+    done when K hypotheses have ended or it reaches its length limit (then its live hypotheses end
+    unfinished). Its ``nbest`` highest-``score`` hypotheses are returned.
+
+    With ``include_greedy`` (the default, only used when K > 1) the greedy output is one more
+    candidate: pruning can drop the greedy path, so beam search alone does not guarantee a result
+    at least as good as greedy's; with it, a wider beam never returns a lower score than greedy.
+
+    Args:
+        model: a Seq2Seq (eval mode).
+        encoder_output: ``model.encode(...)`` for B sentences.
+        beam_size: K >= 1. With K = 1 this code path gives exactly greedy search's output.
+        max_length, max_length_ratio, max_length_offset: the length limit (module docstring).
+        length_penalty_alpha: GNMT ``alpha`` for ranking ended hypotheses.
+        nbest: hypotheses returned per sentence, 1 <= nbest <= K.
+    Returns:
+        for each of the B sentences, ``nbest`` Hypotheses, best first.
+    """
+    if isinstance(beam_size, bool) or not isinstance(beam_size, int) or beam_size < 1:
+        raise ValueError(f"beam size must be an integer >= 1, got {beam_size!r}")
+    if not 1 <= nbest <= beam_size:
+        raise ValueError(f"nbest must be between 1 and the beam size ({beam_size}), got {nbest}")
+    K = beam_size  # noqa: N806 - the K of the docstring
+    source_lengths = _source_lengths(encoder_output)
+    limits = max_lengths(source_lengths, max_length, max_length_ratio, max_length_offset)
+    batch = len(source_lengths)
+    with_attention = _has_attention(model)
+    ended: list[list[Hypothesis]] = [[] for _ in range(batch)]
+
+    active = np.arange(batch)  # sentences still searching; rows are active[i] * K + k
+    rows_output = encoder_output.select(np.repeat(np.arange(batch), K))
+    state = rows_output.final
+    scores = np.full((batch, K), -np.inf)
+    scores[:, 0] = 0.0  # all K rows start identical: only the first may expand
+    sequences = np.zeros((batch * K, 0), dtype=np.int64)
+    source_width = int(rows_output.outputs.shape[1])
+    attention = np.zeros((batch * K, 0, source_width), dtype=np.float32)
+    previous = np.full(batch * K, BOS, dtype=np.int64)
+
+    for step in range(int(limits.max())):
+        logits, state, weights = model.step(previous, state, rows_output)
+        log_p = backend.as_numpy(_log_softmax(logits.data))
+        vocab = log_p.shape[1]
+        weights = None if weights is None else backend.as_numpy(weights)
+        count = len(active)
+        candidates = (scores[:, :, None] + log_p.reshape(count, K, vocab)).reshape(count, K * vocab)
+        width = min(2 * K, K * vocab)
+        top = np.argpartition(-candidates, width - 1, axis=1)[:, :width]
+        top_scores = np.take_along_axis(candidates, top, axis=1)
+        order = np.lexsort((top, -top_scores), axis=1)  # best first; ties: lowest index, as argmax
+        top, top_scores = np.take_along_axis(top, order, axis=1), np.take_along_axis(top_scores, order, axis=1)
+        top_beams, top_tokens = top // vocab, top % vocab
+        at_limit = step + 1 >= limits[active]
+
+        # Hypotheses that end now: EOS among the best K, or everything in the best K at the limit.
+        ending = np.zeros_like(top_tokens, dtype=bool)
+        ending[:, :K] = (top_tokens[:, :K] == EOS) | at_limit[:, None]
+        ending &= np.isfinite(top_scores)
+        for i, position in zip(*np.nonzero(ending)):
+            sentence, row = active[i], i * K + top_beams[i, position]
+            token, is_eos = int(top_tokens[i, position]), bool(top_tokens[i, position] == EOS)
+            tokens = sequences[row].tolist() + ([] if is_eos else [token])
+            rows_attention = None
+            if with_attention:
+                rows_attention = attention[row, :, :source_lengths[sentence]]
+                if not is_eos:
+                    rows_attention = np.concatenate([rows_attention, weights[row:row + 1, :source_lengths[sentence]]])
+            length = len(tokens) + int(is_eos)
+            log_prob = float(top_scores[i, position])
+            ended[sentence].append(Hypothesis(tokens, log_prob, log_prob / float(length_penalty(length,
+                                              length_penalty_alpha)), rows_attention, is_eos))
+
+        done = at_limit | np.array([len(ended[s]) >= K for s in active])
+        if done.all():
+            break
+        # The best K continuations that do not end (there are >= K non-EOS among the best 2K).
+        live = np.argsort(top_tokens == EOS, axis=1, kind="stable")[:, :K]
+        live_beams = np.take_along_axis(top_beams, live, axis=1)
+        live_tokens = np.take_along_axis(top_tokens, live, axis=1)
+        live_scores = np.take_along_axis(top_scores, live, axis=1)
+        keep = ~done
+        rows = (np.flatnonzero(keep)[:, None] * K + live_beams[keep]).reshape(-1)
+        state, rows_output = state.select(rows), rows_output.select(rows)
+        sequences = np.concatenate([sequences[rows], live_tokens[keep].reshape(-1, 1)], axis=1)
+        if with_attention:
+            attention = np.concatenate([attention[rows], weights[rows][:, None, :]], axis=1)
+        scores, active, previous = live_scores[keep], active[keep], live_tokens[keep].reshape(-1)
+
+    if include_greedy and K > 1:
+        greedy = greedy_search(model, encoder_output, max_length, max_length_ratio=max_length_ratio,
+                               max_length_offset=max_length_offset, length_penalty_alpha=length_penalty_alpha)
+        for sentence, hypothesis in enumerate(greedy):
+            if all(h.tokens != hypothesis.tokens or h.finished != hypothesis.finished for h in ended[sentence]):
+                ended[sentence].append(hypothesis)
+    # Stable sort: equal scores keep the order in which they ended.
+    return [sorted(hypotheses, key=lambda h: -h.score)[:nbest] for hypotheses in ended]
