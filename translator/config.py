@@ -43,9 +43,9 @@ class ConfigError(ValueError):
     """An option value or combination the user must change (one line, names the option)."""
 
 
-def _option(default, help: str, group: str, *, choices: tuple | None = None, flag: str | None = None):  # noqa: A002
+def _option(default, help: str, group: str, *, choices: tuple | None = None, metavar: str | None = None):  # noqa: A002
     return dataclasses.field(default=default, metadata={"help": help, "group": group, "choices": choices,
-                                                        "flag": flag})
+                                                        "metavar": metavar})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,11 +57,11 @@ class TrainConfig:
 
     # ---------------------------------------------------------------- data
     dataset: str = _option("spa-eng", "catalogue dataset to train on (downloaded on first use), or 'numbers' "
-                           "for the built-in Spanish<->English numbers corpus", "data")
+                           "for the built-in Spanish<->English numbers corpus", "data", metavar="NAME")
     data: str | None = _option(None, "train on this TSV/zip of 'english<TAB>other' pairs instead of a "
-                               "catalogue dataset", "data")
+                               "catalogue dataset", "data", metavar="PATH")
     data_dir: str | None = _option(None, "where datasets are cached/downloaded (default: $TRANSLATE_DATA_DIR, "
-                                   "else datasets/)", "data")
+                                   "else datasets/)", "data", metavar="DIR")
     reverse: bool = _option(False, "translate English -> other (the file's first column becomes the source)", "data")
     source_column: int = _option(1, "0-based column of the source sentence in the data file", "data")
     target_column: int = _option(0, "0-based column of the target sentence in the data file", "data")
@@ -105,7 +105,7 @@ class TrainConfig:
     early_stopping: int = _option(3, "stop after this many epochs without a better dev BLEU (0: never)", "training")
     max_time: float | None = _option(None, "stop (and save) after this many seconds of training", "training")
     seed: int = _option(1, "random seed: the same seed gives the same model", "training")
-    device: str = _option("cpu", "cpu or cuda", "training")
+    device: str = _option("cpu", "cpu or cuda", "training", metavar="DEVICE")
 
     def __post_init__(self) -> None:
         validate(self)

@@ -1,0 +1,140 @@
+"""From a :class:`TrainConfig` to encoded training data: read, split, tokenise, build vocabularies.
+
+The steps, each a pure function of the configuration (so a resumed run rebuilds exactly the data it
+was trained on, and checks that with a fingerprint):
+
+1. read the pairs: a catalogue dataset (downloaded on first use), ``--data FILE``, or the built-in
+   numbers corpus; malformed lines are reported by line number (fatal with ``--strict``);
+2. split them into train/dev/test, grouped so that no sentence is in two splits (seeded);
+3. tokenise; drop *training* pairs longer than ``max_length`` tokens (dev and test keep every
+   length, so their scores describe the natural distribution of sentences);
+4. build the vocabularies from the kept training pairs (``min_freq``, ``max_vocab_size``), or reuse
+   the saved ones when resuming;
+5. encode: source and target token ids, each followed by EOS.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from typing import Callable, Sequence
+
+from translator import catalogue, numbers_corpus
+from translator.config import TrainConfig
+from translator.corpus import read_pairs
+from translator.errors import DataError
+from translator.splits import split_pairs
+from translator.tokenize import tokenize
+from translator.vocabulary import Vocabulary
+
+Pair = tuple[str, str]
+Example = tuple[list[int], list[int]]
+NUMBERS_CORPUS_SIZE = 20_000
+
+
+@dataclasses.dataclass
+class PreparedData:
+    """Everything training needs about the data.
+
+    Attributes:
+        train_pairs, dev_pairs, test_pairs: raw ``(source, target)`` text of each split.
+        train_examples: encoded training pairs within ``max_length`` (source ids + EOS, target ids + EOS).
+        dev_examples: encoded dev pairs, every length (for the dev loss).
+        source_vocab, target_vocab: the vocabularies.
+        info: a JSON-able description (where from, fingerprint, counts) saved in config.json.
+    """
+
+    train_pairs: list[Pair]
+    dev_pairs: list[Pair]
+    test_pairs: list[Pair]
+    train_examples: list[Example]
+    dev_examples: list[Example]
+    source_vocab: Vocabulary
+    target_vocab: Vocabulary
+    info: dict
+
+
+def fingerprint(pairs: Sequence[Pair]) -> str:
+    """A short hash of the pairs' text and order: equal data, equal fingerprint."""
+    digest = hashlib.sha256()
+    for source, target in pairs:
+        digest.update(source.encode("utf-8") + b"\t" + target.encode("utf-8") + b"\n")
+    return digest.hexdigest()[:16]
+
+
+def read_config_pairs(config: TrainConfig, log: Callable[[str], None]) -> tuple[list[Pair], str, list[int]]:
+    """The sentence pairs named by ``config``: ``(pairs, description, skipped_line_numbers)``.
+
+    Raises:
+        DataError: unknown dataset, failed download, unreadable or malformed (strict) data.
+    """
+    if config.data is None and config.dataset == "numbers":
+        count = config.max_pairs or NUMBERS_CORPUS_SIZE
+        pairs = numbers_corpus.generate_pairs(count, seed=0)
+        if config.reverse:
+            pairs = [(target, source) for source, target in pairs]
+        return pairs, f"built-in numbers corpus ({count} pairs)", []
+    if config.data is not None:
+        path, member = config.data, None
+    else:
+        info = catalogue.get_dataset(config.dataset)
+        path, member = catalogue.fetch(config.dataset, config.data_dir), info.member
+    result = read_pairs(path, source_column=config.source_column, target_column=config.target_column,
+                        reverse=config.reverse, strict=config.strict, member=member, max_lines=config.max_pairs)
+    log(result.summary())
+    if not result.pairs:
+        raise DataError(f"{result.source} holds no usable sentence pairs")
+    return result.pairs, result.source, result.skipped_line_numbers
+
+
+def encode_pairs(pairs: Sequence[Pair], source_vocab: Vocabulary, target_vocab: Vocabulary) -> list[Example]:
+    """Token ids of each pair, source and target each followed by EOS."""
+    return [(source_vocab.encode(tokenize(source)), target_vocab.encode(tokenize(target))) for source, target in pairs]
+
+
+def prepare(config: TrainConfig, log: Callable[[str], None],
+            vocabularies: tuple[Vocabulary, Vocabulary] | None = None) -> PreparedData:
+    """Read, split, filter, build vocabularies (unless given) and encode; see the module docstring.
+
+    Raises:
+        DataError: bad data, or splits that do not fit in the data.
+    """
+    pairs, description, skipped = read_config_pairs(config, log)
+    if config.dev_size + config.test_size >= len(pairs):
+        raise DataError(f"--dev-size {config.dev_size} + --test-size {config.test_size} leave no training pairs: "
+                        f"the data has only {len(pairs)} pairs; lower them")
+    splits = split_pairs(pairs, dev_size=config.dev_size, test_size=config.test_size, seed=config.seed)
+    train_pairs, dev_pairs, test_pairs = splits.select(pairs)
+
+    tokenized_train = [(tokenize(source), tokenize(target)) for source, target in train_pairs]
+    kept = [index for index, (source, target) in enumerate(tokenized_train)
+            if 1 <= len(source) <= config.max_length and 1 <= len(target) <= config.max_length]
+    if not kept:
+        raise DataError(f"no training pair has at most --max-length {config.max_length} tokens on both sides")
+    if vocabularies is None:
+        source_vocab = Vocabulary.build((tokenized_train[i][0] for i in kept), config.min_freq, config.max_vocab_size)
+        target_vocab = Vocabulary.build((tokenized_train[i][1] for i in kept), config.min_freq, config.max_vocab_size)
+    else:
+        source_vocab, target_vocab = vocabularies
+    train_examples = [(source_vocab.encode(tokenized_train[i][0]), target_vocab.encode(tokenized_train[i][1]))
+                      for i in kept]
+    info = {
+        "description": description,
+        "fingerprint": fingerprint(pairs),
+        "pairs": len(pairs),
+        "skipped_lines": len(skipped),
+        "train_pairs": len(train_pairs),
+        "train_pairs_within_max_length": len(kept),
+        "dev_pairs": len(dev_pairs),
+        "test_pairs": len(test_pairs),
+        "source_vocab_size": len(source_vocab),
+        "target_vocab_size": len(target_vocab),
+    }
+    log(f"split {len(pairs)} pairs: train {len(train_pairs)} ({len(kept)} within {config.max_length} tokens), "
+        f"dev {len(dev_pairs)}, test {len(test_pairs)}; vocabularies: source {len(source_vocab)}, "
+        f"target {len(target_vocab)}")
+    return PreparedData(
+        train_pairs=[train_pairs[i] for i in kept], dev_pairs=dev_pairs, test_pairs=test_pairs,
+        train_examples=train_examples, dev_examples=encode_pairs(dev_pairs, source_vocab, target_vocab),
+        source_vocab=source_vocab, target_vocab=target_vocab, info=info,
+    )
