@@ -103,6 +103,9 @@ def test_save_replaces_an_existing_file(tmp_path):
     tg.save({"epoch": 1}, path)
     tg.save({"epoch": 2}, str(path))
     assert tg.load(str(path)) == {"epoch": 2} and os.listdir(tmp_path) == ["checkpoint.npz"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # an ordinary file, not mkstemp's private 0600
 
 
 UNPICKLED = []

@@ -81,6 +81,7 @@ def save(obj, path) -> None:
             backend.numpy.savez(file, **arrays)
             file.flush()
             os.fsync(file.fileno())
+        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes it private (0600); give it a normal file's mode
         os.replace(temporary, path)
     except BaseException:
         try:
@@ -89,6 +90,12 @@ def save(obj, path) -> None:
             pass
         raise
     _fsync_directory(directory)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _fsync_directory(directory: str) -> None:
