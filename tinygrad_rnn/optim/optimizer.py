@@ -9,6 +9,8 @@ be loaded into a fresh optimizer over a fresh model.
 """
 from __future__ import annotations
 
+from collections import defaultdict
+
 from .. import backend
 from ..autograd import enable_grad, no_grad
 from ..tensor import Tensor
@@ -24,7 +26,7 @@ class Optimizer:
             raise TypeError("params must be an iterable of Tensors or of dicts, got a single Tensor: "
                             "pass [tensor] or model.parameters()")
         self.defaults = dict(defaults)
-        self.state: dict = {}
+        self.state: defaultdict = defaultdict(dict)  # param -> its state, {} until its first step
         self.param_groups: list[dict] = []
         params = list(params)
         if not params:
@@ -72,7 +74,7 @@ class Optimizer:
             for group in self.param_groups:
                 for param in group["params"]:
                     if param.grad is not None:
-                        self._update(param, self.state.setdefault(param, {}), group)
+                        self._update(param, self.state[param], group)
         return loss
 
     def _update(self, param: Tensor, state: dict, group: dict) -> None:  # pragma: no cover - abstract
@@ -120,7 +122,7 @@ class Optimizer:
         for saved, group in zip(saved_groups, self.param_groups):
             for index, param in zip(saved["params"], group["params"]):
                 position[int(index)] = param
-        new_state = {}
+        new_state = defaultdict(dict)
         for index, entries in state_dict["state"].items():
             param = position[int(index)]
             new_state[param] = {name: _restore(value, param) for name, value in entries.items()}
