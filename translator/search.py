@@ -8,7 +8,7 @@ Length limit: sentence ``b`` may produce at most ``max_length_ratio * source_len
 max_length_offset`` tokens (EOS included), further capped by ``max_length`` if given; a hypothesis
 cut there has ``finished=False``.
 
-Scores: ``log_prob`` is the sum of the model's log-probabilities of the generated tokens (the EOS
+Search never produces PAD or BOS. Scores: ``log_prob`` is the sum of the model's log-probabilities of the generated tokens (the EOS
 included when finished); ``score = log_prob / lp(length)`` with the GNMT length penalty
 ``lp(n) = ((5 + n) / 6) ** alpha`` (Wu et al. 2016), ``n`` the number of generated tokens
 (EOS included). ``alpha = 0`` ranks by raw log-probability (which favours short outputs);
@@ -22,7 +22,7 @@ import numpy as np
 
 from tinygrad_rnn import backend, no_grad
 
-from translator.vocabulary import BOS, EOS
+from translator.vocabulary import BOS, EOS, PAD
 
 DEFAULT_MAX_LENGTH_RATIO = 2.0
 DEFAULT_MAX_LENGTH_OFFSET = 10
@@ -68,11 +68,16 @@ def max_lengths(source_lengths, max_length: int | None = None, ratio: float = DE
     return np.maximum(limits, 1)
 
 
-def _log_softmax(logits):
-    """Row-wise log-softmax of a (N, V) backend array (float32 in, float32 out)."""
+def _next_token_log_probs(logits):
+    """Row-wise log-softmax of (N, V) backend logits, with PAD and BOS made impossible (-inf).
+
+    The model's probabilities are not renormalised: ``log_prob`` stays the model's own score.
+    """
     xp = backend.get_array_module(logits)
     shifted = logits - logits.max(axis=1, keepdims=True)
-    return shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
+    log_p = shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
+    log_p[:, [PAD, BOS]] = -xp.inf
+    return log_p
 
 
 def _source_lengths(encoder_output) -> np.ndarray:
@@ -107,7 +112,7 @@ def greedy_search(model, encoder_output, max_length: int | None = None, *,
     state, rows_output = encoder_output.final, encoder_output
     for step in range(int(limits.max())):
         logits, state, weights = model.step(previous, state, rows_output)
-        log_p = _log_softmax(logits.data)
+        log_p = _next_token_log_probs(logits.data)
         best = log_p.argmax(axis=1)
         best_log_p = backend.as_numpy(log_p[backend.get_array_module(log_p).arange(len(active)), best])
         best = backend.as_numpy(best)
@@ -197,7 +202,7 @@ def beam_search(model, encoder_output, beam_size: int, max_length: int | None = 
 
     for step in range(int(limits.max())):
         logits, state, weights = model.step(previous, state, rows_output)
-        log_p = backend.as_numpy(_log_softmax(logits.data))
+        log_p = backend.as_numpy(_next_token_log_probs(logits.data))
         vocab = log_p.shape[1]
         weights = None if weights is None else backend.as_numpy(weights)
         count = len(active)

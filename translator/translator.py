@@ -1,0 +1,201 @@
+"""``Translator``: a trained model with its vocabularies, turning sentences into sentences.
+
+    translator = Translator.load("models/default")
+    translator.translate(["¿Dónde está la estación?"])           # -> ["Where is the station?"]
+    translator.translate(sentences, beam=5, nbest=3, return_details=True)
+
+Pipeline per sentence: tokenize -> source ids (+ EOS, as in training) -> encode -> greedy or beam
+search -> target tokens, each ``<unk>`` replaced by the source word it attended to most (so
+names like "Tom" that the target vocabulary lacks pass through) -> detokenize. Sentences are
+sorted by length and translated in batches, so padding stays small; results come back in input
+order. An empty (or blank) input line gives an empty output without running the model.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from tinygrad_rnn import backend, no_grad
+
+from translator import checkpoint
+from translator.checkpoint import CheckpointError
+from translator.model import ModelConfig, Seq2Seq
+from translator.search import (DEFAULT_LENGTH_PENALTY, DEFAULT_MAX_LENGTH_OFFSET, DEFAULT_MAX_LENGTH_RATIO,
+                               Hypothesis, beam_search, greedy_search)
+from translator.tokenize import detokenize, tokenize
+from translator.vocabulary import EOS_TOKEN, PAD, UNK_TOKEN, Vocabulary
+
+
+@dataclasses.dataclass
+class Translation:
+    """One translation of one input sentence (what ``translate(..., return_details=True)`` gives).
+
+    Attributes:
+        text: the detokenised translation ("" for an empty input).
+        target_tokens: its tokens, after ``<unk>`` replacement.
+        source_tokens: the tokens the encoder read: the input's tokens then ``</s>``.
+        score: the search's ranking score (log-probability / GNMT length penalty).
+        log_prob: the model's log-probability of the output (EOS included when finished).
+        attention: (len(target_tokens), len(source_tokens)) float32 weights, or None
+            (a model without attention, or an empty input).
+    """
+
+    text: str
+    target_tokens: list[str]
+    source_tokens: list[str]
+    score: float
+    log_prob: float
+    attention: np.ndarray | None
+
+
+def replace_unknowns(target_tokens: Sequence[str], attention: np.ndarray | None,
+                     source_tokens: Sequence[str]) -> list[str]:
+    """Replace each ``<unk>`` by the source word with the highest attention weight at that step.
+
+    Args:
+        target_tokens: output tokens; row i of ``attention`` belongs to token i.
+        attention: (len(target_tokens), len(source_tokens)) weights, or None (nothing is replaced).
+        source_tokens: the encoder's tokens; a trailing ``</s>`` is never copied.
+    Returns:
+        the tokens with ``<unk>`` replaced.
+    """
+    words = len(source_tokens) - (1 if source_tokens and source_tokens[-1] == EOS_TOKEN else 0)
+    if attention is None or words == 0:
+        return list(target_tokens)
+    return [source_tokens[int(np.argmax(attention[i, :words]))] if token == UNK_TOKEN else token
+            for i, token in enumerate(target_tokens)]
+
+
+class Translator:
+    """``Translator(model, source_vocab, target_vocab, device=None)``; usually built with :meth:`load`.
+
+    The model is put in eval mode on ``device`` (default: where its weights are). Search options
+    (``max_length_ratio``, ``max_length_offset``, ``length_penalty``) are attributes; see
+    :mod:`translator.search`.
+    """
+
+    def __init__(self, model: Seq2Seq, source_vocab: Vocabulary, target_vocab: Vocabulary, device: str | None = None,
+                 *, max_length_ratio: float = DEFAULT_MAX_LENGTH_RATIO,
+                 max_length_offset: int = DEFAULT_MAX_LENGTH_OFFSET,
+                 length_penalty: float = DEFAULT_LENGTH_PENALTY):
+        if len(source_vocab) != model.source_vocab_size or len(target_vocab) != model.target_vocab_size:
+            raise ValueError(f"vocabulary sizes {len(source_vocab)}/{len(target_vocab)} do not match the model's "
+                             f"{model.source_vocab_size}/{model.target_vocab_size}")
+        self.model = model if device is None else model.to(device)
+        self.source_vocab, self.target_vocab = source_vocab, target_vocab
+        self.max_length_ratio, self.max_length_offset = max_length_ratio, max_length_offset
+        self.length_penalty = length_penalty
+
+    @classmethod
+    def load(cls, model_dir: str | os.PathLike, device: str = "cpu", weights: str | None = None) -> "Translator":
+        """Load a model directory written by ``translate train`` (layout: :mod:`translator.checkpoint`).
+
+        Args:
+            model_dir: the ``--model`` directory.
+            device: ``"cpu"`` or ``"cuda"``.
+            weights: checkpoint file name inside ``model_dir``; default ``best.npz``, or ``last.npz``
+                when training stopped before it wrote a best one.
+        Raises:
+            CheckpointError: missing directory or files, a corrupt or incompatible checkpoint (one line).
+        """
+        model_dir = Path(model_dir)
+        document = checkpoint.read_config(model_dir)
+        try:
+            config = ModelConfig.from_dict(document["model"])
+        except (TypeError, ValueError) as error:
+            raise CheckpointError(f"{model_dir / checkpoint.CONFIG_FILE} describes an unusable model ({error}); "
+                                  "retrain it with this version") from None
+        source_vocab, target_vocab = checkpoint.load_vocabularies(model_dir)
+        expected = (document["source_vocab_size"], document["target_vocab_size"])
+        if (len(source_vocab), len(target_vocab)) != tuple(expected):
+            raise CheckpointError(f"the vocabularies in {model_dir} have {len(source_vocab)}/{len(target_vocab)} "
+                                  f"entries but the model was trained with {expected[0]}/{expected[1]}")
+        if weights is None:
+            weights = checkpoint.BEST_FILE
+            if not (model_dir / weights).exists() and (model_dir / checkpoint.LAST_FILE).exists():
+                weights = checkpoint.LAST_FILE
+        state = checkpoint.load_checkpoint(model_dir / weights)
+        model = Seq2Seq(config, len(source_vocab), len(target_vocab))
+        try:
+            model.load_state_dict(state["model"])
+        except (RuntimeError, TypeError, ValueError, AttributeError) as error:
+            first_line = str(error).splitlines()[0]
+            raise CheckpointError(f"{model_dir / weights} does not fit the model in "
+                                  f"{checkpoint.CONFIG_FILE} ({first_line}); retrain the model") from None
+        model.eval()
+        return cls(model, source_vocab, target_vocab, device=device)
+
+    # ------------------------------------------------------------ translating
+    def translate(self, sentences: Sequence[str], beam: int = 1, nbest: int = 1, replace_unk: bool = True,
+                  batch_size: int = 64, return_details: bool = False, max_length: int | None = None):
+        """Translate raw sentences.
+
+        Args:
+            sentences: N raw source sentences.
+            beam: beam width; 1 is greedy search.
+            nbest: translations per sentence (1 <= nbest <= beam).
+            replace_unk: replace ``<unk>`` by the most-attended source word.
+            batch_size: sentences decoded together.
+            return_details: return :class:`Translation` lists instead of strings.
+            max_length: absolute cap on output tokens (besides the limit relative to the source).
+        Returns:
+            ``return_details=False``: N strings (the best translation of each sentence);
+            ``True``: N lists of ``nbest`` Translations, best first.
+        """
+        if isinstance(sentences, str):
+            raise TypeError("translate() takes a list of sentences; wrap a single sentence in a list")
+        if beam < 1 or not 1 <= nbest <= beam:
+            raise ValueError(f"need beam >= 1 and 1 <= nbest <= beam, got beam={beam}, nbest={nbest}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        tokenized = [tokenize(sentence) for sentence in sentences]
+        results: list[list[Translation] | None] = [None] * len(sentences)
+        for index, tokens in enumerate(tokenized):
+            if not tokens:
+                results[index] = [Translation("", [], [], 0.0, 0.0, None)]
+        # Longest first, so the first batch shows memory problems early; similar lengths share a batch.
+        order = sorted((i for i, tokens in enumerate(tokenized) if tokens), key=lambda i: -len(tokenized[i]))
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            for start in range(0, len(order), batch_size):
+                chunk = order[start:start + batch_size]
+                for index, hypotheses in zip(chunk, self._search([tokenized[i] for i in chunk], beam, nbest,
+                                                                 max_length)):
+                    results[index] = [self._finish(hypothesis, tokenized[index], replace_unk)
+                                      for hypothesis in hypotheses]
+        finally:
+            self.model.train(was_training)
+        if return_details:
+            return results
+        return [translations[0].text for translations in results]
+
+    @no_grad()
+    def _search(self, token_lists: list[list[str]], beam: int, nbest: int, max_length: int | None):
+        ids = [self.source_vocab.encode(tokens) for tokens in token_lists]  # + EOS, as in training
+        lengths = np.array([len(sequence) for sequence in ids], dtype=np.int64)
+        source = np.full((len(ids), lengths.max()), PAD, dtype=np.int64)
+        for row, sequence in enumerate(ids):
+            source[row, :len(sequence)] = sequence
+        encoded = self.model.encode(source, lengths)
+        options = dict(max_length_ratio=self.max_length_ratio, max_length_offset=self.max_length_offset,
+                       length_penalty_alpha=self.length_penalty)
+        if beam == 1:
+            return [[hypothesis] for hypothesis in greedy_search(self.model, encoded, max_length, **options)]
+        return beam_search(self.model, encoded, beam, max_length, nbest=nbest, **options)
+
+    def _finish(self, hypothesis: Hypothesis, source_words: list[str], replace_unk: bool) -> Translation:
+        source_tokens = list(source_words) + [EOS_TOKEN]
+        target_tokens = [self.target_vocab.id_to_token(index) for index in hypothesis.tokens]
+        if replace_unk:
+            target_tokens = replace_unknowns(target_tokens, hypothesis.attention, source_tokens)
+        return Translation(detokenize(target_tokens), target_tokens, source_tokens, hypothesis.score,
+                           hypothesis.log_prob, hypothesis.attention)
+
+    @property
+    def device(self) -> str:
+        return backend.device_of(next(self.model.parameters()).data)
