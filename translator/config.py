@@ -38,6 +38,10 @@ BUILTIN_DATASETS = ("numbers",)  # generated in memory, no download (translator.
 # training runs, not what it computes.
 RESUME_OVERRIDABLE = ("epochs", "max_time", "device")
 
+# The beam width of `translate run`/`evaluate` by default, also used for the test BLEU that ends
+# training, so that number is what a user gets.
+DEFAULT_BEAM = 5
+
 
 class ConfigError(ValueError):
     """An option value or combination the user must change (one line, names the option)."""

@@ -1,0 +1,145 @@
+"""The training loop: exact resume, seed reproducibility, stops (time, Ctrl-C, early stopping), checkpoints."""
+import json
+
+import numpy as np
+import pytest
+
+from translator import checkpoint
+from translator.config import ConfigError, TrainConfig
+from translator.training import STOP_COMPLETED, STOP_EARLY, STOP_INTERRUPT, STOP_TIME, Trainer
+
+# A tiny model on a tiny slice of the built-in numbers corpus: about a second per epoch.
+TINY = TrainConfig(dataset="numbers", max_pairs=600, dev_size=60, test_size=60, max_length=20, min_freq=1,
+                   embedding_size=16, hidden_size=16, batch_size=32, lr=5e-3, epochs=2, seed=3)
+
+
+def quiet(*_):
+    pass
+
+
+def train(config, model_dir, **kwargs):
+    return Trainer(config, model_dir, progress=False, log=quiet, **kwargs).run()
+
+
+def weights(path):
+    state = checkpoint.load_checkpoint(path)
+    return {name: checkpoint.to_numpy(value) for name, value in state["model"].items()}
+
+
+def optimizer_arrays(path):
+    state = checkpoint.load_checkpoint(path)["optimizer"]["state"]
+    return {(int(index), name): checkpoint.to_numpy(value)
+            for index, entries in state.items() for name, value in entries.items() if hasattr(value, "shape")
+            or hasattr(getattr(value, "data", None), "shape")}
+
+
+def assert_same_arrays(first, second):
+    assert first.keys() == second.keys()
+    for key in first:
+        assert np.array_equal(first[key], second[key]), key
+
+
+def log_events(model_dir, event):
+    lines = (model_dir / checkpoint.LOG_FILE).read_text(encoding="utf-8").splitlines()
+    return [record for record in map(json.loads, lines) if record["event"] == event]
+
+
+def test_resume_after_interrupt_equals_uninterrupted_run(tmp_path):
+    # Dropout and scheduled sampling draw random numbers: the RNG state must be restored too.
+    config = TINY.replace(dropout=0.3, teacher_forcing=0.7)
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    assert train(config, straight, evaluate_test=False).stop_reason == STOP_COMPLETED
+
+    def interrupt_mid_first_epoch(progress):
+        if progress.epoch == 0 and progress.batch == 5:
+            raise KeyboardInterrupt
+
+    first = train(config.replace(epochs=1), resumed, after_step=interrupt_mid_first_epoch, evaluate_test=False)
+    assert first.stop_reason == STOP_INTERRUPT
+    saved = checkpoint.load_checkpoint(resumed / checkpoint.LAST_FILE)["progress"]
+    assert (saved["epoch"], saved["batch"]) == (0, 5)
+    assert train(config.replace(epochs=1), resumed, resume=True, explicit={"epochs"},
+                 evaluate_test=False).epochs_completed == 1
+    assert train(config, resumed, resume=True, explicit={"epochs"}, evaluate_test=False).epochs_completed == 2
+
+    assert_same_arrays(weights(straight / checkpoint.LAST_FILE), weights(resumed / checkpoint.LAST_FILE))
+    assert_same_arrays(optimizer_arrays(straight / checkpoint.LAST_FILE),
+                       optimizer_arrays(resumed / checkpoint.LAST_FILE))
+    straight_epochs, resumed_epochs = log_events(straight, "epoch"), log_events(resumed, "epoch")
+    assert [e["dev_loss"] for e in straight_epochs] == [e["dev_loss"] for e in resumed_epochs]
+    assert [e["train_loss"] for e in straight_epochs] == pytest.approx([e["train_loss"] for e in resumed_epochs])
+
+
+def test_same_seed_same_model_and_other_seed_another(tmp_path):
+    config = TINY.replace(epochs=1, dropout=0.2)
+    train(config, tmp_path / "a", evaluate_test=False)
+    train(config, tmp_path / "b", evaluate_test=False)
+    train(config.replace(seed=4), tmp_path / "c", evaluate_test=False)
+    a, b, c = (weights(tmp_path / name / checkpoint.LAST_FILE) for name in "abc")
+    assert_same_arrays(a, b)
+    assert any(not np.array_equal(a[name], c[name]) for name in a)
+
+
+def test_model_dir_contents_and_test_split_saved(tmp_path):
+    result = train(TINY.replace(epochs=1), tmp_path / "model")
+    model_dir = tmp_path / "model"
+    for name in (checkpoint.CONFIG_FILE, checkpoint.SOURCE_VOCAB_FILE, checkpoint.TARGET_VOCAB_FILE,
+                 checkpoint.BEST_FILE, checkpoint.LAST_FILE, checkpoint.LOG_FILE, checkpoint.DEV_FILE,
+                 checkpoint.TEST_FILE):
+        assert (model_dir / name).is_file(), name
+    saved = checkpoint.read_config(model_dir)
+    assert saved["format_version"] == checkpoint.FORMAT_VERSION
+    assert saved["train"] == TINY.replace(epochs=1).to_dict()
+    assert len(checkpoint.read_pairs_file(model_dir / checkpoint.TEST_FILE)) == 60
+    assert result.test is not None and result.test.sentences == 60
+    summary = log_events(model_dir, "summary")[-1]
+    assert summary["test_bleu"] == pytest.approx(result.test.bleu)
+
+
+def test_max_time_stops_saves_and_resume_finishes(tmp_path):
+    model_dir = tmp_path / "model"
+    result = train(TINY.replace(max_time=1e-6), model_dir, evaluate_test=False)
+    assert result.stop_reason == STOP_TIME
+    assert (model_dir / checkpoint.BEST_FILE).is_file() and (model_dir / checkpoint.LAST_FILE).is_file()
+    assert log_events(model_dir, "stop")[-1]["reason"] == STOP_TIME
+    # --max-time may change on resume (it says when to stop, not what to compute).
+    finished = train(TINY, model_dir, resume=True, explicit={"max_time"}, evaluate_test=False)
+    assert finished.stop_reason == STOP_COMPLETED and finished.epochs_completed == TINY.epochs
+
+
+def test_plateau_decays_lr_and_early_stopping_ends_training(tmp_path):
+    # A learning rate this small cannot change greedy output: dev BLEU never improves after epoch 1.
+    config = TINY.replace(lr=1e-12, epochs=5, early_stopping=2, lr_patience=0, lr_decay=0.5, plateau_metric="bleu")
+    result = train(config, tmp_path / "model", evaluate_test=False)
+    assert result.stop_reason == STOP_EARLY
+    epochs = log_events(tmp_path / "model", "epoch")
+    assert len(epochs) == 3
+    assert [e["lr"] for e in epochs] == pytest.approx([1e-12, 0.5e-12, 0.25e-12])
+    with pytest.raises(ConfigError, match="already finished"):
+        train(config.replace(epochs=9), tmp_path / "model", resume=True, explicit={"epochs"})
+
+
+def test_fresh_run_refuses_an_existing_model_and_resume_refuses_changes(tmp_path):
+    model_dir = tmp_path / "model"
+    train(TINY.replace(epochs=1), model_dir, evaluate_test=False)
+    with pytest.raises(ConfigError, match="already holds a model"):
+        train(TINY, model_dir)
+    with pytest.raises(ConfigError, match="--hidden-size"):
+        train(TINY.replace(hidden_size=32), model_dir, resume=True, explicit={"hidden_size"})
+    with pytest.raises(checkpoint.CheckpointError, match="does not exist"):
+        train(TINY, tmp_path / "elsewhere", resume=True)
+
+
+def test_corrupt_and_foreign_checkpoints_are_refused(tmp_path):
+    model_dir = tmp_path / "model"
+    train(TINY.replace(epochs=1), model_dir, evaluate_test=False)
+    last = model_dir / checkpoint.LAST_FILE
+    last.write_bytes(last.read_bytes()[:100])
+    with pytest.raises(checkpoint.CheckpointError, match="corrupt"):
+        checkpoint.load_checkpoint(last)
+    config_path = model_dir / checkpoint.CONFIG_FILE
+    document = json.loads(config_path.read_text(encoding="utf-8"))
+    document["format_version"] = 99
+    config_path.write_text(json.dumps(document), encoding="utf-8")
+    with pytest.raises(checkpoint.CheckpointError, match="format version 99"):
+        checkpoint.read_config(model_dir)

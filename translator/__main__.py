@@ -1,0 +1,4 @@
+"""``python -m translator`` is the ``translate`` command."""
+from translator.cli import main
+
+main()

@@ -1,0 +1,357 @@
+"""``translate``: the command line (Click) for training, running and evaluating a translator.
+
+    translate train [--data FILE.zip] [options]     # trains into --model (default models/default)
+    translate run "¿Dónde está la estación?"        # prints the translation
+    translate evaluate                               # BLEU/chrF on the model's own test split
+
+Every mistake a user can make (a missing model, a corrupt checkpoint, bad data, an impossible
+option combination, input that is not UTF-8) ends with ONE line on stderr and exit status 2;
+an interrupted command exits with 130. Programming errors are not caught: they show a traceback.
+Results go to stdout, progress and logs to stderr, so ``translate run < in.txt > out.txt`` keeps
+exactly one output line per input line.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Callable
+
+import click
+from click.core import ParameterSource
+
+from translator import checkpoint
+from translator.config import DEFAULT_BEAM, FIELDS, ConfigError, build_config, flag_name, option_type, \
+    read_config_file
+from translator.errors import DataError
+
+INTERRUPTED_EXIT = 130
+USER_ERROR_EXIT = 2
+
+
+class UserError(click.ClickException):
+    """A mistake the user can fix: printed as one line, exit status 2."""
+
+    exit_code = USER_ERROR_EXIT
+
+
+def _one_line(message: str) -> str:
+    return "; ".join(part.strip() for part in str(message).splitlines() if part.strip())
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
+
+        return version("tinygrad-rnn")
+    except PackageNotFoundError:
+        from tinygrad_rnn import __version__  # noqa: PLC0415
+
+        return __version__
+
+
+def user_errors(command: Callable) -> Callable:
+    """Turn the project's error types (and a few well-understood ones) into one-line UserErrors."""
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except (DataError, ConfigError, checkpoint.CheckpointError) as error:
+            raise UserError(str(error)) from None
+        except FloatingPointError as error:  # the training diverged: a hyperparameter problem
+            raise UserError(str(error)) from None
+        except OSError as error:  # a path the user gave: unwritable output, full disk, ...
+            where = f" {error.filename}" if error.filename else ""
+            raise UserError(f"cannot access{where}: {error.strerror or error}") from None
+    return wrapper
+
+
+class TranslateGroup(click.Group):
+    """The ``translate`` group: click's own usage errors also become one line (and exit 2)."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            result = super().main(args, prog_name or "translate", complete_var, standalone_mode=False, **extra)
+        except click.ClickException as error:
+            hint = ""
+            if isinstance(error, click.UsageError) and error.ctx is not None:
+                hint = f" (see '{error.ctx.command_path} --help')"
+            click.echo(f"translate: error: {_one_line(error.format_message())}{hint}", err=True)
+            sys.exit(error.exit_code)
+        except (KeyboardInterrupt, click.Abort):
+            click.echo("translate: interrupted", err=True)
+            sys.exit(INTERRUPTED_EXIT)
+        sys.exit(result if isinstance(result, int) else 0)
+
+
+class SectionedCommand(click.Command):
+    """A command whose --help lists its options in sections (data, model, training, other)."""
+
+    sections: dict[str, str] = {}
+
+    def format_options(self, ctx, formatter):
+        groups: dict[str, list] = {}
+        for parameter in self.get_params(ctx):
+            record = parameter.get_help_record(ctx)
+            if record is not None:
+                groups.setdefault(self.sections.get(parameter.name, "Options"), []).append(record)
+        for title in ("Options", "Data options", "Model options", "Training options"):
+            if title in groups:
+                with formatter.section(title):
+                    formatter.write_dl(groups[title])
+
+
+@click.group(cls=TranslateGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(_version(), "--version", prog_name="translate", message="%(prog)s %(version)s")
+def cli() -> None:
+    """Train, run and evaluate a neural machine translator (Spanish -> English by default)."""
+
+
+def main() -> None:
+    """Console-script entry point (``translate``)."""
+    cli.main(prog_name="translate")
+
+
+def model_option(function: Callable) -> Callable:
+    return click.option("--model", "model_dir", default=checkpoint.DEFAULT_MODEL_DIR, show_default=True,
+                        type=click.Path(file_okay=False, path_type=Path),
+                        help="model directory (written by train, read by run and evaluate)")(function)
+
+
+def device_option(function: Callable) -> Callable:
+    return click.option("--device", default="cpu", show_default=True, help="cpu or cuda")(function)
+
+
+def _check_device(device: str) -> str:
+    from tinygrad_rnn import backend  # noqa: PLC0415
+
+    try:
+        return backend.normalize_device(device)
+    except (ValueError, RuntimeError) as error:
+        raise UserError(f"--device {device}: {error}") from None
+
+
+# ---------------------------------------------------------------- train
+def _train_options(function: Callable) -> Callable:
+    """One click option per TrainConfig field, in reverse so they list in declaration order."""
+    for name, field in reversed(FIELDS.items()):
+        python_type = option_type(name)
+        help_text = field.metadata["help"]
+        if python_type is bool:
+            flag = flag_name(name)
+            negative = "--no-" + flag[2:]
+            decl = f"{flag}/{negative}"
+            function = click.option(decl, name, default=None, help=f"{help_text} [default: "
+                                    f"{'on' if field.default else 'off'}]")(function)
+            continue
+        click_type = click.Choice(field.metadata["choices"]) if field.metadata["choices"] else python_type
+        default_text = "none" if field.default is None else field.default
+        function = click.option(flag_name(name), name, type=click_type, default=None,
+                                metavar=None if field.metadata["choices"] else
+                                field.metadata["metavar"] or {int: "N", float: "X", str: "TEXT"}[python_type],
+                                help=f"{help_text} [default: {default_text}]")(function)
+    return function
+
+
+class TrainCommand(SectionedCommand):
+    sections = {name: f"{field.metadata['group'].capitalize()} options" for name, field in FIELDS.items()}
+
+
+@cli.command(cls=TrainCommand)
+@model_option
+@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="TOML file of options (keys are the option names, e.g. hidden-size = 256); flags win")
+@click.option("--resume", is_flag=True, help="continue the training saved in --model (last.npz) exactly")
+@click.option("--overwrite", is_flag=True, help="replace a model that already exists in --model")
+@click.option("--progress/--no-progress", default=True, help="show the progress bar [default: on]")
+@_train_options
+@click.pass_context
+@user_errors
+def train(ctx: click.Context, model_dir: Path, config_file: Path | None, resume: bool, overwrite: bool,
+          progress: bool, **options) -> None:
+    """Train a translator into --model (default data: spa-eng, Spanish -> English).
+
+    Prints a progress bar (loss, target tokens/s), dev loss and dev BLEU after every epoch, and a
+    final summary with the test BLEU. Ctrl-C stops after the current batch and saves: continue
+    with --resume.
+    """
+    if resume and overwrite:
+        raise UserError("--resume continues the model in --model and --overwrite replaces it: choose one")
+    given = {name: value for name, value in options.items()
+             if ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, None) and value is not None}
+    file_values = read_config_file(config_file) if config_file is not None else {}
+    config = build_config(file_values, given)
+    _check_device(config.device)
+    from translator.training import STOP_INTERRUPT, Trainer  # noqa: PLC0415 - keeps --help fast
+
+    trainer = Trainer(config, model_dir, resume=resume, overwrite=overwrite,
+                      explicit=set(given) | set(file_values), progress=progress)
+    try:
+        result = trainer.run()
+    except KeyboardInterrupt:
+        click.echo(f"translate: interrupted again: quit without saving ({model_dir}/{checkpoint.LAST_FILE} keeps "
+                   "the previous checkpoint)", err=True)
+        sys.exit(INTERRUPTED_EXIT)
+    if result.stop_reason == STOP_INTERRUPT:
+        click.echo(f"translate: interrupted: saved {model_dir / checkpoint.LAST_FILE}; continue with "
+                   f"'translate train --model {model_dir} --resume'", err=True)
+        sys.exit(INTERRUPTED_EXIT)
+    lines = [f"training stopped: {result.stop_reason.replace('_', ' ')} after {result.epochs_completed} epoch(s) "
+             f"in {result.seconds:.0f} s, {result.tokens_per_second:.0f} target tokens/s",
+             f"best dev BLEU {result.best_dev_bleu:.2f}; model saved in {model_dir}"]
+    if result.test is not None:
+        lines.append(f"test BLEU {result.test.bleu:.2f}, chrF {result.test.chrf:.2f} "
+                     f"({result.test.sentences} sentences, beam {DEFAULT_BEAM}, "
+                     f"{result.test.sentences_per_second:.0f} sentences/s)  [{result.test.bleu_signature}]")
+    click.echo("\n".join(lines))
+
+
+# ---------------------------------------------------------------- run
+def read_lines(name: str, data: bytes) -> list[str]:
+    """Decode input bytes as UTF-8 lines; UserError naming the input and byte offset otherwise."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise UserError(f"{name} is not valid UTF-8: byte 0x{data[error.start]:02x} at byte offset "
+                        f"{error.start}; convert it to UTF-8") from None
+    text = text.removeprefix("\ufeff")
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line.rstrip("\r") for line in lines]
+
+
+def _load_translator(model_dir: Path, device: str):
+    from translator.translator import Translator  # noqa: PLC0415
+
+    return Translator.load(model_dir, device=_check_device(device))
+
+
+@cli.command()
+@model_option
+@click.argument("texts", nargs=-1)
+@click.option("--input", "input_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="translate the lines of this file ('-': stdin); default: TEXTS, else stdin")
+@click.option("--beam", type=click.IntRange(min=1), default=None,
+              help=f"beam width (1: greedy search) [default: {DEFAULT_BEAM}, or --nbest if larger]")
+@click.option("--nbest", type=click.IntRange(min=1), default=1, show_default=True,
+              help="print the N best translations per input as rank<TAB>score<TAB>translation")
+@click.option("--replace-unk/--no-replace-unk", default=True,
+              help="replace <unk> in the output by the most-attended source word [default: on]")
+@click.option("--show-attention", type=click.Path(dir_okay=False, path_type=Path),
+              help="draw the attention matrix of the (single) input sentence to this PNG file")
+@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True,
+              help="sentences translated together")
+@device_option
+@user_errors
+def run(model_dir: Path, texts: tuple[str, ...], input_file: Path | None, beam: int | None, nbest: int,
+        replace_unk: bool, show_attention: Path | None, batch_size: int, device: str) -> None:
+    """Translate TEXTS, or the lines of --input FILE / stdin (one output line per input line)."""
+    if texts and input_file is not None:
+        raise UserError("give sentences as arguments or with --input, not both")
+    if beam is None:
+        beam = max(DEFAULT_BEAM, nbest)
+    if nbest > beam:
+        raise UserError(f"--nbest {nbest} needs --beam of at least {nbest} (got --beam {beam})")
+    if texts:
+        sentences = list(texts)
+    elif input_file is not None and str(input_file) != "-":
+        sentences = read_lines(str(input_file), input_file.read_bytes())
+    else:
+        stdin = click.get_binary_stream("stdin")
+        if stdin.isatty():
+            raise UserError("nothing to translate: give sentences as arguments, --input FILE, or pipe lines in")
+        sentences = read_lines("standard input", stdin.read())
+    if show_attention is not None and len(sentences) != 1:
+        raise UserError(f"--show-attention draws one sentence, got {len(sentences)}; translate one at a time")
+    if show_attention is not None:
+        _require_matplotlib()
+
+    translator = _load_translator(model_dir, device)
+    results = translator.translate(sentences, beam=beam, nbest=nbest, replace_unk=replace_unk,
+                                   batch_size=batch_size, return_details=True)
+    out = click.get_text_stream("stdout")
+    for hypotheses in results:
+        if nbest == 1:
+            out.write(hypotheses[0].text + "\n")
+        else:
+            for rank, hypothesis in enumerate(hypotheses, start=1):
+                out.write(f"{rank}\t{hypothesis.score:.4f}\t{hypothesis.text}\n")
+    out.flush()
+    if show_attention is not None:
+        _draw_attention(show_attention, results[0][0])
+        click.echo(f"attention drawn to {show_attention}", err=True)
+
+
+def _require_matplotlib() -> None:
+    try:
+        import matplotlib  # noqa: F401, PLC0415
+    except ImportError:
+        raise UserError("--show-attention needs matplotlib: pip install 'tinygrad-rnn[plot]'") from None
+
+
+def _draw_attention(path: Path, hypothesis) -> None:
+    """Save the (target x source) attention matrix of ``hypothesis`` as an image."""
+    if hypothesis.attention is None:
+        raise UserError("this model has no attention (--attention none): there is nothing to draw")
+    import matplotlib  # noqa: PLC0415
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    weights = hypothesis.attention
+    figure, axes = plt.subplots(figsize=(1 + 0.5 * weights.shape[1], 1 + 0.5 * weights.shape[0]))
+    axes.imshow(weights, cmap="viridis", vmin=0.0, vmax=1.0)
+    axes.set_xticks(range(len(hypothesis.source_tokens)), hypothesis.source_tokens, rotation=60, ha="right")
+    axes.set_yticks(range(len(hypothesis.target_tokens)), hypothesis.target_tokens)
+    axes.set_xlabel("source")
+    axes.set_ylabel("translation")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+# ---------------------------------------------------------------- evaluate
+@cli.command()
+@model_option
+@click.option("--data", "data_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="TSV/zip of pairs in the training data's layout [default: the model's test split]")
+@click.option("--beam", type=click.IntRange(min=1), default=DEFAULT_BEAM, show_default=True,
+              help="beam width (1: greedy search)")
+@click.option("--replace-unk/--no-replace-unk", default=True, help="replace <unk> by source words [default: on]")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="write the translations to this file, one per line")
+@click.option("--json", "as_json", is_flag=True, help="print the results as one JSON object")
+@click.option("--strict", is_flag=True, help="stop at the first malformed line of --data")
+@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True,
+              help="sentences translated together")
+@device_option
+@user_errors
+def evaluate(model_dir: Path, data_file: Path | None, beam: int, replace_unk: bool, output: Path | None,
+             as_json: bool, strict: bool, batch_size: int, device: str) -> None:
+    """Score the model with sacreBLEU (BLEU, chrF) and measure its decoding speed."""
+    from translator.evaluate import evaluate_pairs, load_evaluation_pairs, write_output  # noqa: PLC0415
+
+    saved = checkpoint.read_config(model_dir)
+    pairs, description = load_evaluation_pairs(model_dir, data_file, saved.get("train", {}), strict=strict,
+                                               log=lambda message: click.echo(message, err=True))
+    if not pairs:
+        raise UserError(f"{description} holds no sentence pairs to evaluate")
+    translator = _load_translator(model_dir, device)
+    result = evaluate_pairs(lambda sentences: translator.translate(sentences, beam=beam, replace_unk=replace_unk,
+                                                                   batch_size=batch_size), pairs)
+    if output is not None:
+        write_output(output, result.hypotheses)
+    if as_json:
+        click.echo(json.dumps({"model": str(model_dir), "data": description, "beam": beam, **result.to_dict()}))
+    else:
+        click.echo(f"{description}: {len(pairs)} sentences, beam {beam}")
+        click.echo(result.summary())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

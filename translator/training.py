@@ -1,0 +1,463 @@
+"""The training loop of ``translate train``.
+
+One epoch: length-bucketed batches in an order fixed by ``(seed, epoch)``; per batch a
+teacher-forced forward pass, label-smoothed cross-entropy averaged over target tokens (EOS
+included, padding excluded), backward, global gradient-norm clipping and an Adam step. After each
+epoch: dev loss (plain cross-entropy) and dev BLEU (greedy decoding, sacreBLEU on detokenised text),
+learning-rate decay on a plateau of the dev loss (or BLEU), early stopping on dev BLEU, and the
+checkpoints ``best.npz`` (best dev BLEU) and ``last.npz`` (everything needed to resume). At the
+end the best weights are scored on the test split.
+
+Resuming is exact: ``last.npz`` holds the weights, the optimiser and scheduler state, the engine's
+RNG state and the position in the data (epoch, batch), and the batch order is a pure function of
+``(seed, epoch)``, so 2 epochs equal 1 epoch + ``--resume`` + 1 epoch bit for bit.
+
+Stopping early keeps everything: ``--max-time`` and Ctrl-C stop between two batches and save
+``last.npz`` (a second Ctrl-C quits at once without saving).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+from tqdm import tqdm
+
+import tinygrad_rnn as tg
+from tinygrad_rnn import nn, optim
+from translator import checkpoint
+from translator.batching import Batch, BatchIterator
+from translator.config import DEFAULT_BEAM, RESUME_OVERRIDABLE, ConfigError, TrainConfig
+from translator.evaluate import EvaluationResult, evaluate_pairs
+from translator.model import Seq2Seq
+from translator.model_config import ModelConfig
+from translator.preparation import PreparedData, prepare
+from translator.translator import Translator
+
+EVAL_BATCH_SIZE = 256
+STOP_COMPLETED, STOP_EARLY, STOP_TIME, STOP_INTERRUPT = "completed", "early_stopping", "max_time", "interrupted"
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+@dataclasses.dataclass
+class Progress:
+    """Where training stands; saved in ``last.npz`` (JSON values only).
+
+    Attributes:
+        epoch: epochs completed (the current epoch's index, 0-based).
+        batch: batches completed in the current epoch.
+        step: optimiser steps so far.
+        epoch_loss_sum, epoch_tokens, epoch_seconds: the current epoch's summed training loss, target
+            tokens and seconds spent in training steps.
+        best_dev_bleu: best dev BLEU at an epoch end (drives early stopping).
+        best_saved_bleu: dev BLEU of the weights in ``best.npz`` (-1: none saved yet).
+        epochs_without_improvement: epoch ends since best_dev_bleu last improved.
+        stop_reason: set once training has finished (completed or early stopping).
+        train_seconds, train_tokens: time spent in training steps and target tokens they saw.
+    """
+
+    epoch: int = 0
+    batch: int = 0
+    step: int = 0
+    epoch_loss_sum: float = 0.0
+    epoch_tokens: int = 0
+    epoch_seconds: float = 0.0
+    best_dev_bleu: float = -1.0
+    best_saved_bleu: float = -1.0
+    epochs_without_improvement: int = 0
+    stop_reason: str | None = None
+    train_seconds: float = 0.0
+    train_tokens: int = 0
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """What a call to :meth:`Trainer.run` did."""
+
+    model_dir: Path
+    stop_reason: str
+    epochs_completed: int
+    best_dev_bleu: float
+    test: EvaluationResult | None
+    tokens_per_second: float
+    seconds: float
+
+
+class Trainer:
+    """Trains (or resumes) the model in ``model_dir`` as ``config`` says.
+
+    Args:
+        config: the options; on ``resume`` only its ``RESUME_OVERRIDABLE`` fields named in
+            ``explicit`` override the saved configuration.
+        model_dir: the model directory (see :mod:`translator.checkpoint`).
+        resume: continue from ``last.npz`` instead of starting afresh.
+        overwrite: allow starting afresh in a directory that already holds a model.
+        explicit: names of the options the user gave (flags or file), to check them on resume.
+        log: where progress lines go (default stderr).
+        progress: show the tqdm bar.
+        after_step: called with the Progress after every optimiser step (tests use it to interrupt).
+        evaluate_test: score the best model on the test split at the end.
+    """
+
+    def __init__(self, config: TrainConfig, model_dir: str | Path, *, resume: bool = False, overwrite: bool = False,
+                 explicit: set[str] | frozenset[str] = frozenset(), log: Callable[[str], None] = _stderr,
+                 progress: bool = True, after_step: Callable[[Progress], None] | None = None,
+                 evaluate_test: bool = True):
+        self.model_dir = Path(model_dir)
+        self.resume = resume
+        self.log = log
+        self.show_progress = progress
+        self.after_step = after_step
+        self.evaluate_test = evaluate_test
+        self.stop_requested = False
+        self._in_step = False
+        if resume:
+            self.config = self._resumed_config(config, explicit)
+        else:
+            self._check_fresh_dir(overwrite)
+            self.config = config
+
+    # ---------------------------------------------------------------- setting up
+    def _check_fresh_dir(self, overwrite: bool) -> None:
+        if self.model_dir.exists() and not self.model_dir.is_dir():
+            raise ConfigError(f"--model {self.model_dir} exists and is not a directory")
+        if (self.model_dir / checkpoint.CONFIG_FILE).exists() and not overwrite:
+            raise ConfigError(f"{self.model_dir} already holds a model: continue it with --resume, replace it "
+                              "with --overwrite, or choose another --model directory")
+
+    def _resumed_config(self, config: TrainConfig, explicit) -> TrainConfig:
+        saved = checkpoint.read_config(self.model_dir)
+        try:
+            saved_config = TrainConfig.from_dict(saved["train"])
+        except (ConfigError, TypeError) as error:
+            raise checkpoint.CheckpointError(f"{self.model_dir}/{checkpoint.CONFIG_FILE} holds an unusable "
+                                             f"training configuration ({error})") from None
+        conflicts = [name for name in sorted(explicit)
+                     if name not in RESUME_OVERRIDABLE and getattr(config, name) != getattr(saved_config, name)]
+        if conflicts:
+            shown = ", ".join(f"--{name.replace('_', '-')} {getattr(config, name)!r} (saved: "
+                              f"{getattr(saved_config, name)!r})" for name in conflicts)
+            raise ConfigError(f"--resume continues the saved run, which differs in {shown}; only "
+                              f"{', '.join('--' + n.replace('_', '-') for n in RESUME_OVERRIDABLE)} may change")
+        return saved_config.replace(**{name: getattr(config, name) for name in RESUME_OVERRIDABLE
+                                       if name in explicit})
+
+    def _build(self) -> None:
+        """Data, model, optimiser and scheduler, fresh or restored from ``last.npz``."""
+        config = self.config
+        self.device = tg.backend.normalize_device(config.device)
+        vocabularies = checkpoint.load_vocabularies(self.model_dir) if self.resume else None
+        state = checkpoint.load_checkpoint(self.model_dir / checkpoint.LAST_FILE) if self.resume else None
+        self.data: PreparedData = prepare(config, self.log, vocabularies)
+        if self.resume:
+            saved_fingerprint = checkpoint.read_config(self.model_dir).get("data", {}).get("fingerprint")
+            if saved_fingerprint != self.data.info["fingerprint"]:
+                raise checkpoint.CheckpointError(
+                    f"the data differs from the data {self.model_dir} was trained on (fingerprint "
+                    f"{self.data.info['fingerprint']}, saved {saved_fingerprint}); resume with the same data")
+        try:
+            self.model_config = ModelConfig(**config.model_options()).validate()
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
+
+        tg.manual_seed(config.seed)
+        self.model = Seq2Seq(self.model_config, len(self.data.source_vocab), len(self.data.target_vocab))
+        self.model.to(self.device)
+        self.optimizer = optim.Adam(self.model.parameters(), lr=config.lr)
+        mode = "min" if config.plateau_metric == "loss" else "max"
+        self.scheduler = optim.lr_scheduler.ReduceLROnPlateau(self.optimizer, mode=mode, factor=config.lr_decay,
+                                                              patience=config.lr_patience)
+        self.batches = BatchIterator(self.data.train_examples, config.batch_size, seed=config.seed)
+        self.progress = Progress()
+        if state is not None:
+            self._restore(state)
+        else:
+            self._write_model_dir()
+
+    def _write_model_dir(self) -> None:
+        directory = self.model_dir
+        if directory.exists():  # --overwrite: nothing of the old model may survive
+            for name in (checkpoint.BEST_FILE, checkpoint.LAST_FILE, checkpoint.LOG_FILE):
+                (directory / name).unlink(missing_ok=True)
+        directory.mkdir(parents=True, exist_ok=True)
+        data = self.data
+        data.source_vocab.save(directory / checkpoint.SOURCE_VOCAB_FILE)
+        data.target_vocab.save(directory / checkpoint.TARGET_VOCAB_FILE)
+        checkpoint.write_pairs(directory / checkpoint.DEV_FILE, data.dev_pairs)
+        checkpoint.write_pairs(directory / checkpoint.TEST_FILE, data.test_pairs)
+        checkpoint.write_config(directory, self.model_config.to_dict(), len(data.source_vocab),
+                                len(data.target_vocab), self.config.to_dict(), data.info)
+
+    def _restore(self, state: dict) -> None:
+        what = self.model_dir / checkpoint.LAST_FILE
+        try:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+            tg.set_rng_state(state["rng"])
+            self.progress = Progress(**state["progress"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as error:
+            raise checkpoint.CheckpointError(f"checkpoint {what} does not fit this model "
+                                             f"({str(error).splitlines()[0]}); retrain without --resume") from None
+
+    # ---------------------------------------------------------------- checkpoints and log
+    def _weights(self) -> dict:
+        return dict(self.model.state_dict())
+
+    def _save_last(self) -> None:
+        checkpoint.save_checkpoint(self.model_dir / checkpoint.LAST_FILE, {
+            "kind": "last",
+            "model": self._weights(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "rng": tg.get_rng_state(),
+            "progress": dataclasses.asdict(self.progress),
+        })
+
+    def _save_best(self, dev_bleu: float) -> None:
+        checkpoint.save_checkpoint(self.model_dir / checkpoint.BEST_FILE, {
+            "kind": "best", "model": self._weights(), "epoch": self.progress.epoch, "dev_bleu": dev_bleu,
+        })
+        self.progress.best_saved_bleu = dev_bleu
+
+    def _log_event(self, event: str, **fields) -> None:
+        record = {"event": event, "time": round(time.time(), 3), **fields}
+        with open(self.model_dir / checkpoint.LOG_FILE, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+    # ---------------------------------------------------------------- one batch
+    def _tensor(self, array: np.ndarray) -> tg.Tensor:
+        return tg.Tensor(array, device=self.device)
+
+    def _loss(self, batch: Batch, label_smoothing: float, teacher_forcing: float = 1.0) -> tg.Tensor:
+        """Mean cross-entropy over the batch's target tokens (EOS included, PAD excluded)."""
+        return self.model.loss(self._tensor(batch.source), batch.source_lengths, batch.target_in, batch.target_out,
+                               label_smoothing=label_smoothing, teacher_forcing_ratio=teacher_forcing)
+
+    def _train_step(self, batch: Batch) -> float:
+        config = self.config
+        self.optimizer.zero_grad()
+        loss = self._loss(batch, config.label_smoothing, config.teacher_forcing)
+        loss.backward()
+        if config.clip > 0:
+            nn.utils.clip_grad_norm_(self.model.parameters(), config.clip)
+        self.optimizer.step()
+        return float(loss.item())
+
+    # ---------------------------------------------------------------- evaluation
+    def dev_loss(self) -> float:
+        """Plain (unsmoothed) cross-entropy per target token on the dev split."""
+        self.model.eval()
+        total, tokens = 0.0, 0
+        with tg.no_grad():
+            for batch in BatchIterator(self.data.dev_examples, EVAL_BATCH_SIZE, shuffle=False).epoch():
+                total += float(self._loss(batch, 0.0).item()) * batch.num_target_tokens
+                tokens += batch.num_target_tokens
+        self.model.train()
+        return total / max(tokens, 1)
+
+    def translator(self) -> Translator:
+        """A Translator over the model being trained (shares its weights)."""
+        return Translator(self.model, self.data.source_vocab, self.data.target_vocab, device=self.device)
+
+    def _score(self, pairs, beam: int = 1) -> EvaluationResult:
+        self.model.eval()
+        translator = self.translator()
+        try:
+            return evaluate_pairs(lambda sentences: translator.translate(sentences, beam=beam), pairs)
+        finally:
+            self.model.train()
+
+    # ---------------------------------------------------------------- the loop
+    def _out_of_time(self, started: float) -> bool:
+        return self.config.max_time is not None and time.perf_counter() - started >= self.config.max_time
+
+    def _run_epoch(self, started: float) -> str | None:
+        """Train the rest of the current epoch; a stop reason if it stopped before its end."""
+        progress, config = self.progress, self.config
+        total = len(self.batches.plan(progress.epoch))
+        bar = tqdm(total=total, initial=progress.batch, desc=f"epoch {progress.epoch + 1}/{config.epochs}",
+                   unit="batch", file=sys.stderr, disable=not self.show_progress, leave=False, dynamic_ncols=True)
+        window_tokens, window_seconds = 0, 0.0
+        try:
+            for batch in self.batches.epoch(progress.epoch, start_batch=progress.batch):
+                if self.stop_requested:
+                    return STOP_INTERRUPT
+                if self._out_of_time(started):
+                    return STOP_TIME
+                step_started = time.perf_counter()
+                self._in_step = True  # a KeyboardInterrupt now would leave a half-updated model
+                loss = self._train_step(batch)
+                seconds = time.perf_counter() - step_started
+                tokens = batch.num_target_tokens
+                progress.batch += 1
+                progress.step += 1
+                progress.epoch_loss_sum += loss * tokens
+                progress.epoch_tokens += tokens
+                progress.epoch_seconds += seconds
+                progress.train_seconds += seconds
+                progress.train_tokens += tokens
+                self._in_step = False
+                window_tokens += tokens
+                window_seconds += seconds
+                bar.update(1)
+                bar.set_postfix(loss=f"{progress.epoch_loss_sum / progress.epoch_tokens:.3f}",
+                                tok_s=f"{window_tokens / max(window_seconds, 1e-9):.0f}", refresh=False)
+                if not math.isfinite(loss):
+                    raise FloatingPointError(f"the training loss became {loss} at step {progress.step}; "
+                                             "lower --lr or set --clip")
+                if self.after_step is not None:
+                    self.after_step(progress)
+        finally:
+            bar.close()
+        return None
+
+    def _end_epoch(self) -> None:
+        """Dev evaluation, LR schedule, early stopping and checkpoints after a complete epoch."""
+        progress, config = self.progress, self.config
+        eval_started = time.perf_counter()
+        dev_loss = self.dev_loss()
+        dev = self._score(self.data.dev_pairs)
+        eval_seconds = time.perf_counter() - eval_started
+        train_loss = progress.epoch_loss_sum / max(progress.epoch_tokens, 1)
+        tokens_per_second = progress.epoch_tokens / max(progress.epoch_seconds, 1e-9)
+        lr = self.optimizer.param_groups[0]["lr"]
+        self.scheduler.step(dev_loss if config.plateau_metric == "loss" else dev.bleu)
+        improved = dev.bleu > progress.best_dev_bleu
+        if improved:
+            progress.best_dev_bleu = dev.bleu
+            progress.epochs_without_improvement = 0
+        else:
+            progress.epochs_without_improvement += 1
+        if dev.bleu > progress.best_saved_bleu:
+            self._save_best(dev.bleu)
+        self._log_event("epoch", epoch=progress.epoch + 1, step=progress.step, train_loss=train_loss,
+                        dev_loss=dev_loss, dev_bleu=dev.bleu, dev_chrf=dev.chrf,
+                        dev_exact_matches=dev.exact_matches, lr=lr, tokens_per_second=tokens_per_second,
+                        train_seconds=progress.epoch_seconds, eval_seconds=eval_seconds, best=improved)
+        self.log(f"epoch {progress.epoch + 1}/{config.epochs}: train loss {train_loss:.3f}, dev loss {dev_loss:.3f}, "
+                 f"dev BLEU {dev.bleu:.2f}{' (best)' if improved else ''}, lr {lr:.2g}, "
+                 f"{tokens_per_second:.0f} target tokens/s, {progress.epoch_seconds:.0f} s training + "
+                 f"{eval_seconds:.0f} s dev evaluation")
+        progress.epoch += 1
+        progress.batch = 0
+        progress.epoch_loss_sum, progress.epoch_tokens, progress.epoch_seconds = 0.0, 0, 0.0
+        if progress.epoch >= config.epochs:
+            progress.stop_reason = STOP_COMPLETED
+        elif config.early_stopping and progress.epochs_without_improvement >= config.early_stopping:
+            progress.stop_reason = STOP_EARLY
+            self.log(f"early stopping: no better dev BLEU for {progress.epochs_without_improvement} epochs")
+        self._save_last()
+
+    def _stop_midway(self, reason: str) -> None:
+        """At a stop between batches: save ``last``, and keep a usable ``best``.
+
+        Out of time, the partly trained epoch is scored on dev and kept as ``best`` if better (the
+        scheduler and early stopping only ever see complete epochs, so resuming stays exact).
+        Interrupted, no time is spent scoring; the weights become ``best`` only if there is none.
+        """
+        progress = self.progress
+        if reason == STOP_TIME and progress.batch > 0:
+            dev = self._score(self.data.dev_pairs)
+            self.log(f"out of time in epoch {progress.epoch + 1} (batch {progress.batch}): dev BLEU {dev.bleu:.2f}")
+            if dev.bleu > progress.best_saved_bleu:
+                self._save_best(dev.bleu)
+        if not (self.model_dir / checkpoint.BEST_FILE).exists():
+            self._save_best(-1.0)  # nothing scored yet: keep these weights so translate run works
+        self._save_last()
+        self._log_event("stop", reason=reason, epoch=progress.epoch, batch=progress.batch, step=progress.step)
+
+    def run(self) -> TrainResult:
+        """Train until the epochs are done, early stopping, ``--max-time`` or Ctrl-C.
+
+        Raises:
+            KeyboardInterrupt: a second Ctrl-C, or one that arrived in the middle of an optimiser
+                step: nothing is saved then (``last.npz`` keeps the previous checkpoint).
+        """
+        started = time.perf_counter()
+        self._build()
+        progress, config = self.progress, self.config
+        if progress.stop_reason == STOP_EARLY or progress.epoch >= config.epochs:
+            raise ConfigError(f"the training in {self.model_dir} already finished ({progress.stop_reason} after "
+                              f"epoch {progress.epoch}); raise --epochs to train longer")
+        progress.stop_reason = None
+        self._log_event("resume" if self.resume else "start", config=config.to_dict(), data=self.data.info,
+                        epoch=progress.epoch, batch=progress.batch)
+        where = f", resuming at epoch {progress.epoch + 1} batch {progress.batch}" if self.resume else ""
+        self.log(f"training {self.model_config} into {self.model_dir}{where}")
+        self.model.train()
+        stop = None
+        self._in_step = False
+        with self._deferred_interrupt():
+            try:
+                while stop is None and progress.stop_reason is None:
+                    stop = self._run_epoch(started)
+                    if stop is None:
+                        self._end_epoch()
+                        if progress.stop_reason is None and self.stop_requested:
+                            stop = STOP_INTERRUPT
+                        elif progress.stop_reason is None and self._out_of_time(started):
+                            stop = STOP_TIME
+            except KeyboardInterrupt:
+                # Raised between two batches (e.g. by after_step, or with no signal handler) the state
+                # is consistent and is saved; inside a step or on a second Ctrl-C it is not.
+                if self._in_step or self.stop_requested:
+                    raise
+                stop = STOP_INTERRUPT
+            if stop is not None:
+                self._stop_midway(stop)
+        reason = stop or progress.stop_reason
+        test = self._test_best() if self.evaluate_test and reason != STOP_INTERRUPT else None
+        seconds = time.perf_counter() - started
+        tokens_per_second = progress.train_tokens / max(progress.train_seconds, 1e-9)
+        summary = {"stop_reason": reason, "epochs_completed": progress.epoch, "steps": progress.step,
+                   "best_dev_bleu": progress.best_dev_bleu, "tokens_per_second": tokens_per_second,
+                   "train_seconds": progress.train_seconds, "seconds": seconds}
+        if test is not None:
+            summary.update(test_bleu=test.bleu, test_chrf=test.chrf, test_exact_matches=test.exact_matches,
+                           test_bleu_signature=test.bleu_signature,
+                           test_sentences_per_second=test.sentences_per_second)
+        self._log_event("summary", **summary)
+        return TrainResult(self.model_dir, reason, progress.epoch, progress.best_dev_bleu, test,
+                           tokens_per_second, seconds)
+
+    def _test_best(self) -> EvaluationResult:
+        """Score the best checkpoint on the test split with the default ``translate run`` settings (beam)."""
+        best = checkpoint.load_checkpoint(self.model_dir / checkpoint.BEST_FILE)
+        current = {name: tensor.clone() for name, tensor in self.model.state_dict().items()}
+        self.model.load_state_dict(best["model"])
+        try:
+            return self._score(self.data.test_pairs, beam=DEFAULT_BEAM)
+        finally:
+            self.model.load_state_dict(current)
+
+    @contextlib.contextmanager
+    def _deferred_interrupt(self) -> Iterator[None]:
+        """The first Ctrl-C asks training to stop after the current batch; a second one quits at once."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handler(signum, frame):
+            if self.stop_requested:
+                raise KeyboardInterrupt
+            self.stop_requested = True
+            self.log("\ninterrupted: stopping after this batch and saving (Ctrl-C again to quit without saving)")
+
+        previous = signal.signal(signal.SIGINT, handler)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
