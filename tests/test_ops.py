@@ -235,6 +235,7 @@ def test_cast_is_differentiable_and_dtypes_follow_pytorch():
     assert x.grad.dtype == tg.float32 and x.grad.tolist() == [3.0, 3.0]
     assert (x * 2).dtype == tg.float32  # Python scalars do not promote
     assert tg.Tensor(np.zeros(2)).dtype == tg.float64  # NumPy arrays keep their dtype, as torch.tensor does
+    assert tg.Tensor(np.float64(2.0)).dtype == tg.float64  # and so do NumPy scalars
 
 
 def test_python_operators_with_scalars_and_arrays():

@@ -29,8 +29,8 @@ def _as_array(data, dtype=None, device=None):
     """Turn Python scalars/lists, NumPy or CuPy arrays into a backend array on ``device``."""
     if isinstance(data, Tensor):
         data = data.data
-    if backend.is_array(data):
-        array = data
+    if backend.is_array(data) or isinstance(data, _np.generic):
+        array = _np.asarray(data) if isinstance(data, _np.generic) else data
     else:
         array = _np.asarray(data)
         if dtype is None and array.dtype.kind == "f":
