@@ -288,31 +288,21 @@ def run(model_dir: Path, texts: tuple[str, ...], input_file: Path | None, beam: 
 
 
 def _require_matplotlib() -> None:
+    from translator.plot import PlotUnavailable, require_matplotlib  # noqa: PLC0415
+
     try:
-        import matplotlib  # noqa: F401, PLC0415
-    except ImportError:
-        raise UserError("--show-attention needs matplotlib: pip install 'tinygrad-rnn[plot]'") from None
+        require_matplotlib()
+    except PlotUnavailable as error:
+        raise UserError(f"--show-attention: {error}") from None
 
 
-def _draw_attention(path: Path, hypothesis) -> None:
-    """Save the (target x source) attention matrix of ``hypothesis`` as an image."""
-    if hypothesis.attention is None:
-        raise UserError("this model has no attention (--attention none): there is nothing to draw")
-    import matplotlib  # noqa: PLC0415
+def _draw_attention(path: Path, translation) -> None:
+    from translator.plot import plot_attention  # noqa: PLC0415
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
-
-    weights = hypothesis.attention
-    figure, axes = plt.subplots(figsize=(1 + 0.5 * weights.shape[1], 1 + 0.5 * weights.shape[0]))
-    axes.imshow(weights, cmap="viridis", vmin=0.0, vmax=1.0)
-    axes.set_xticks(range(len(hypothesis.source_tokens)), hypothesis.source_tokens, rotation=60, ha="right")
-    axes.set_yticks(range(len(hypothesis.target_tokens)), hypothesis.target_tokens)
-    axes.set_xlabel("source")
-    axes.set_ylabel("translation")
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+    try:
+        plot_attention(translation, path)
+    except ValueError as error:
+        raise UserError(f"--show-attention: {error}") from None
 
 
 # ---------------------------------------------------------------- evaluate

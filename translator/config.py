@@ -29,8 +29,8 @@ import tomllib
 from pathlib import Path
 from typing import Any, Mapping
 
-CELLS = ("gru", "lstm", "rnn")
-ATTENTIONS = ("additive", "dot", "general", "none")
+from translator.model_config import ATTENTIONS, CELLS, ModelConfig
+
 PLATEAU_METRICS = ("loss", "bleu")
 BUILTIN_DATASETS = ("numbers",)  # generated in memory, no download (translator.numbers_corpus)
 
@@ -199,6 +199,10 @@ def validate(config: TrainConfig) -> None:
     device = config.device.lower()
     _check(device == "cpu" or device == "cuda" or device.startswith("cuda:"), "device", config.device,
            "cpu or cuda")
+    try:  # the network's own rules (e.g. dot attention needs equal encoder and decoder sizes)
+        ModelConfig(**config.model_options()).validate()
+    except ValueError as error:
+        raise ConfigError(f"model options: {error}") from None
     if config.data is not None and config.dataset != FIELDS["dataset"].default:
         raise ConfigError(f"--data and --dataset both given ({config.data!r}, {config.dataset!r}): choose one")
 

@@ -1,0 +1,267 @@
+"""``translate`` end to end with Click's CliRunner: train on the built-in numbers corpus, run, evaluate,
+and every user mistake as one line on stderr with exit status 2."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import zipfile
+
+import pytest
+from click.testing import CliRunner
+
+from translator import checkpoint
+from translator.cli import cli
+
+# Flags that train a tiny numbers model in a few seconds; the model options come from a TOML file.
+TINY_TOML = """\
+# keys are the option names
+dataset = "numbers"
+max-pairs = 3000
+dev_size = 200
+test-size = 200
+max-length = 20
+min-freq = 1
+embedding-size = 32
+hidden-size = 32
+batch-size = 32
+lr = 0.005
+dropout = 0.0
+epochs = 9
+"""
+
+
+def invoke(*args, input=None):
+    return CliRunner().invoke(cli, [str(arg) for arg in args], input=input, catch_exceptions=False)
+
+
+def assert_user_error(result, *fragments):
+    """Exit 2, the error in ONE line (the last on stderr; progress lines may precede it), no traceback."""
+    assert result.exit_code == 2, (result.exit_code, result.stderr, result.stdout)
+    assert "Traceback" not in result.output
+    lines = result.stderr.strip().splitlines()
+    assert [line for line in lines if "error" in line.lower()] == lines[-1:], result.stderr
+    assert lines[-1].startswith("translate: error: ")
+    for fragment in fragments:
+        assert fragment in lines[-1], lines[-1]
+    return lines[-1]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A numbers model trained by the CLI: the file says 9 epochs, the flag 3 (the flag wins)."""
+    directory = tmp_path_factory.mktemp("cli")
+    config_file = directory / "tiny.toml"
+    config_file.write_text(TINY_TOML, encoding="utf-8")
+    model_dir = directory / "model"
+    result = invoke("train", "--model", model_dir, "--config", config_file, "--epochs", 3, "--no-progress")
+    assert result.exit_code == 0, result.output
+    return model_dir, result
+
+
+def test_train_learns_and_reports(trained):
+    model_dir, result = trained
+    saved = checkpoint.read_config(model_dir)["train"]
+    assert saved["epochs"] == 3 and saved["hidden_size"] == 32 and saved["dataset"] == "numbers"
+    assert "test BLEU" in result.stdout and "nrefs:1" in result.stdout
+    assert "dev BLEU" in result.stderr and "target tokens/s" in result.stderr
+    records = [json.loads(line) for line in (model_dir / checkpoint.LOG_FILE).read_text().splitlines()]
+    epochs = [record for record in records if record["event"] == "epoch"]
+    assert len(epochs) == 3
+    assert epochs[-1]["dev_loss"] < 0.5 * epochs[0]["dev_loss"]
+    summary = records[-1]
+    assert summary["event"] == "summary" and summary["test_exact_matches"] > 0.2
+
+
+def test_run_arguments_stdin_and_input_file(trained, tmp_path):
+    model_dir, _ = trained
+    result = invoke("run", "--model", model_dir, "cien", "", "dos mil")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.split("\n")
+    assert len(lines) == 4 and lines[1] == "" and lines[3] == ""  # one line per input, empty stays empty
+    assert lines[0] and lines[2]
+
+    piped = invoke("run", "--model", model_dir, "--beam", 1, input="cien\n\ndos mil\n")
+    assert piped.exit_code == 0 and piped.stdout.count("\n") == 3
+    source = tmp_path / "input.txt"
+    source.write_text("cien\ndos mil\n", encoding="utf-8")
+    from_file = invoke("run", "--model", model_dir, "--input", source)
+    assert from_file.stdout.splitlines() == [lines[0], lines[2]]
+
+
+def test_run_nbest(trained):
+    model_dir, _ = trained
+    result = invoke("run", "--model", model_dir, "--nbest", 3, "cien", "dos")
+    assert result.exit_code == 0, result.output
+    rows = [line.split("\t") for line in result.stdout.splitlines()]
+    assert [row[0] for row in rows] == ["1", "2", "3", "1", "2", "3"]
+    scores = [float(row[1]) for row in rows[:3]]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_evaluate_text_json_and_output(trained, tmp_path):
+    model_dir, _ = trained
+    text = invoke("evaluate", "--model", model_dir, "--beam", 1)
+    assert text.exit_code == 0, text.output
+    assert "BLEU = " in text.stdout and "chrF = " in text.stdout and "sentences/s" in text.stdout
+    output = tmp_path / "hypotheses.txt"
+    result = invoke("evaluate", "--model", model_dir, "--json", "--output", output)
+    report = json.loads(result.stdout)
+    assert report["sentences"] == 200 and report["bleu"] > 20 and report["exact_matches"] > 0.2
+    assert report["bleu_signature"].startswith("nrefs:1|case:mixed")
+    assert len(output.read_text(encoding="utf-8").splitlines()) == 200
+
+    data = tmp_path / "pairs.tsv"  # the anki layout: english <TAB> spanish
+    data.write_text("one hundred\tcien\ntwo thousand\tdos mil\n", encoding="utf-8")
+    on_file = json.loads(invoke("evaluate", "--model", model_dir, "--data", data, "--json").stdout)
+    assert on_file["sentences"] == 2
+
+
+def test_resume_of_finished_training_and_more_epochs(trained, tmp_path):
+    model_dir = tmp_path / "model"
+    shutil.copytree(trained[0], model_dir)
+    assert_user_error(invoke("train", "--model", model_dir, "--resume"), "already finished")
+    assert_user_error(invoke("train", "--model", model_dir, "--resume", "--hidden-size", 64), "--hidden-size")
+    more = invoke("train", "--model", model_dir, "--resume", "--epochs", 4, "--no-progress")
+    assert more.exit_code == 0, more.output
+    assert "after 4 epoch(s)" in more.stdout
+
+
+def test_ctrl_c_saves_last_and_exits_cleanly(tmp_path, monkeypatch):
+    from translator import training
+
+    original_step = training.Trainer._train_step
+    calls = []
+
+    def step_then_ctrl_c(self, batch):
+        loss = original_step(self, batch)
+        calls.append(1)
+        if len(calls) == 3:
+            os.kill(os.getpid(), signal.SIGINT)  # the user presses Ctrl-C during training
+        return loss
+
+    monkeypatch.setattr(training.Trainer, "_train_step", step_then_ctrl_c)
+    config_file = tmp_path / "tiny.toml"
+    config_file.write_text(TINY_TOML, encoding="utf-8")
+    model_dir = tmp_path / "model"
+    result = invoke("train", "--model", model_dir, "--config", config_file, "--no-progress")
+    assert result.exit_code == 130
+    assert "Traceback" not in result.output and "--resume" in result.stderr
+    state = checkpoint.load_checkpoint(model_dir / checkpoint.LAST_FILE)
+    assert state["progress"]["step"] == 3
+    assert invoke("run", "--model", model_dir, "cien").exit_code == 0  # a usable model was kept
+
+
+def test_version_and_python_dash_m():
+    assert invoke("--version").stdout.startswith("translate ")
+    completed = subprocess.run([sys.executable, "-m", "translator", "--help"], capture_output=True, text=True,
+                               check=False)
+    assert completed.returncode == 0 and "train" in completed.stdout
+
+
+# ---------------------------------------------------------------- user mistakes: one line, exit 2
+def test_unknown_model_dir(tmp_path):
+    assert_user_error(invoke("run", "--model", tmp_path / "missing", "hola"), "does not exist")
+    assert_user_error(invoke("evaluate", "--model", tmp_path), "no trained model")
+
+
+def test_corrupt_and_incompatible_checkpoints(trained, tmp_path):
+    corrupt = tmp_path / "corrupt"
+    shutil.copytree(trained[0], corrupt)
+    best = corrupt / checkpoint.BEST_FILE
+    best.write_bytes(best.read_bytes()[:200])
+    assert_user_error(invoke("run", "--model", corrupt, "cien"), "corrupt")
+
+    incompatible = tmp_path / "incompatible"
+    shutil.copytree(trained[0], incompatible)
+    config_path = incompatible / checkpoint.CONFIG_FILE
+    document = json.loads(config_path.read_text(encoding="utf-8"))
+    document["format_version"] = 99
+    config_path.write_text(json.dumps(document), encoding="utf-8")
+    assert_user_error(invoke("run", "--model", incompatible, "cien"), "format version 99")
+
+    mismatched = tmp_path / "mismatched"
+    shutil.copytree(trained[0], mismatched)
+    config_path = mismatched / checkpoint.CONFIG_FILE
+    document = json.loads(config_path.read_text(encoding="utf-8"))
+    document["model"]["hidden_size"] = 48
+    config_path.write_text(json.dumps(document), encoding="utf-8")
+    assert_user_error(invoke("run", "--model", mismatched, "cien"), "does not fit")
+
+
+def test_impossible_option_combinations(trained, tmp_path):
+    model_dir, _ = trained
+    assert_user_error(invoke("run", "--model", model_dir, "--nbest", 3, "--beam", 2, "cien"), "--nbest 3")
+    source = tmp_path / "in.txt"
+    source.write_text("cien\n", encoding="utf-8")
+    assert_user_error(invoke("run", "--model", model_dir, "--input", source, "cien"), "not both")
+    assert_user_error(invoke("run", "--model", model_dir, "--show-attention", tmp_path / "a.png", "uno", "dos"),
+                      "one sentence")
+    assert_user_error(invoke("train", "--model", tmp_path / "m", "--attention", "none"), "--input-feeding")
+    assert_user_error(invoke("train", "--model", tmp_path / "m", "--epochs", 0), "--epochs")
+    assert_user_error(invoke("train", "--model", tmp_path / "m", "--resume", "--overwrite"), "choose one")
+    assert_user_error(invoke("train", "--model", tmp_path / "m", "--resume"), "does not exist")
+    assert_user_error(invoke("train", "--model", model_dir, "--dataset", "numbers"), "already holds a model")
+    assert_user_error(invoke("train", "--model", tmp_path / "m", "--attention", "dot"), "attention 'dot'")
+    assert_user_error(invoke("train", "--bogus-option"), "No such option")
+    assert_user_error(invoke("run", "--model", model_dir, "--beam", 0, "x"), "--beam")
+
+
+def test_bad_config_file(tmp_path):
+    config_file = tmp_path / "bad.toml"
+    config_file.write_text("hiden-size = 3\n", encoding="utf-8")
+    assert_user_error(invoke("train", "--model", tmp_path / "m", "--config", config_file), "hiden-size")
+    assert_user_error(invoke("train", "--model", tmp_path / "m", "--config", tmp_path / "none.toml"),
+                      "does not exist")
+
+
+def test_non_utf8_input_names_file_and_offset(trained, tmp_path):
+    model_dir, _ = trained
+    source = tmp_path / "latin1.txt"
+    source.write_bytes("cien\nañ\n".encode("latin-1"))
+    assert_user_error(invoke("run", "--model", model_dir, "--input", source), str(source), "byte offset 6")
+    piped = CliRunner().invoke(cli, ["run", "--model", str(model_dir)], input=b"uno\n\xff\n")
+    assert_user_error(piped, "standard input", "byte offset 4")
+    assert_user_error(invoke("run", "--model", model_dir, "--input", tmp_path / "absent.txt"), "absent.txt")
+    assert_user_error(invoke("evaluate", "--model", model_dir, "--data", source), str(source), "byte offset")
+
+
+def test_bad_training_data(tmp_path):
+    data = tmp_path / "pairs.tsv"
+    good = "".join(f"{n} dogs\t{n} perros\n" for n in range(40))
+    data.write_text(good + "no tab here\n" + good, encoding="utf-8")
+    line = assert_user_error(invoke("train", "--model", tmp_path / "m", "--data", data, "--strict"), "line 41")
+    assert str(data) in line
+    assert_user_error(invoke("train", "--model", tmp_path / "m", "--data", tmp_path / "absent.tsv"), "absent.tsv")
+    assert_user_error(invoke("train", "--model", tmp_path / "m", "--data", data, "--dev-size", 50,
+                             "--test-size", 50), "--dev-size")
+    broken = tmp_path / "broken.zip"
+    broken.write_bytes(b"PK\x03\x04 not really a zip")
+    assert_user_error(invoke("train", "--model", tmp_path / "m", "--data", broken), "broken.zip")
+
+
+def test_malformed_lines_are_skipped_and_reported(tmp_path):
+    data = tmp_path / "pairs.tsv"
+    lines = [f"{n} dogs\t{n} perros" for n in range(60)]
+    lines[10], lines[20] = "missing the tab", "\tempty english"
+    data.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = invoke("train", "--model", tmp_path / "m", "--data", data, "--dev-size", 5, "--test-size", 5,
+                    "--epochs", 1, "--embedding-size", 8, "--hidden-size", 8, "--min-freq", 1, "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert "skipped 2 malformed lines (11, 21)" in result.stderr
+
+
+def test_real_spa_eng_data(spa_eng_path, tmp_path):
+    """The real Tatoeba file: a tiny model trains for a few seconds, is saved, and translates."""
+    model_dir = tmp_path / "spa"
+    result = invoke("train", "--model", model_dir, "--data", spa_eng_path, "--max-pairs", 20000,
+                    "--dev-size", 100, "--test-size", 100, "--embedding-size", 16, "--hidden-size", 16,
+                    "--max-time", 5, "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert "read 20000 pairs" in result.stderr and "test BLEU" in result.stdout
+    assert (model_dir / checkpoint.BEST_FILE).is_file() and (model_dir / checkpoint.LAST_FILE).is_file()
+    with zipfile.ZipFile(spa_eng_path) as archive:
+        assert "spa-eng/spa.txt" in archive.namelist()
+    translated = invoke("run", "--model", model_dir, "¿Dónde está la estación?")
+    assert translated.exit_code == 0 and translated.stdout.count("\n") == 1
