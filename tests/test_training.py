@@ -143,3 +143,19 @@ def test_corrupt_and_foreign_checkpoints_are_refused(tmp_path):
     config_path.write_text(json.dumps(document), encoding="utf-8")
     with pytest.raises(checkpoint.CheckpointError, match="format version 99"):
         checkpoint.read_config(model_dir)
+
+
+def test_a_crashed_run_resumes_from_the_checkpoint_written_before_the_first_batch(tmp_path):
+    config = TINY.replace(epochs=1, dropout=0.2)
+    train(config, tmp_path / "straight", evaluate_test=False)
+
+    def crash(progress):
+        if progress.batch == 4:
+            raise RuntimeError("power cut")
+
+    with pytest.raises(RuntimeError, match="power cut"):
+        train(config, tmp_path / "crashed", after_step=crash, evaluate_test=False)
+    assert checkpoint.load_checkpoint(tmp_path / "crashed" / checkpoint.LAST_FILE)["progress"]["step"] == 0
+    train(config, tmp_path / "crashed", resume=True, evaluate_test=False)
+    assert_same_arrays(weights(tmp_path / "straight" / checkpoint.LAST_FILE),
+                       weights(tmp_path / "crashed" / checkpoint.LAST_FILE))

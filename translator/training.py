@@ -13,7 +13,8 @@ RNG state and the position in the data (epoch, batch), and the batch order is a 
 ``(seed, epoch)``, so 2 epochs equal 1 epoch + ``--resume`` + 1 epoch bit for bit.
 
 Stopping early keeps everything: ``--max-time`` and Ctrl-C stop between two batches and save
-``last.npz`` (a second Ctrl-C quits at once without saving).
+``last.npz`` (a second Ctrl-C quits at once without saving); ``last.npz`` is also written before the
+first batch and every few minutes within an epoch, so even a killed run can be resumed.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from translator.preparation import PreparedData, prepare
 from translator.translator import Translator
 
 EVAL_BATCH_SIZE = 256
+CHECKPOINT_SECONDS = 300.0  # also save last.npz this often within an epoch, so a crash loses little
 STOP_COMPLETED, STOP_EARLY, STOP_TIME, STOP_INTERRUPT = "completed", "early_stopping", "max_time", "interrupted"
 
 
@@ -123,6 +125,7 @@ class Trainer:
         self.evaluate_test = evaluate_test
         self.stop_requested = False
         self._in_step = False
+        self._last_saved = time.perf_counter()
         if resume:
             self.config = self._resumed_config(config, explicit)
         else:
@@ -185,6 +188,7 @@ class Trainer:
             self._restore(state)
         else:
             self._write_model_dir()
+            self._save_last()  # from the first batch on, --resume has something to continue
 
     def _write_model_dir(self) -> None:
         directory = self.model_dir
@@ -217,6 +221,7 @@ class Trainer:
         return dict(self.model.state_dict())
 
     def _save_last(self) -> None:
+        self._last_saved = time.perf_counter()
         checkpoint.save_checkpoint(self.model_dir / checkpoint.LAST_FILE, {
             "kind": "last",
             "model": self._weights(),
@@ -318,6 +323,8 @@ class Trainer:
                 if not math.isfinite(loss):
                     raise FloatingPointError(f"the training loss became {loss} at step {progress.step}; "
                                              "lower --lr or set --clip")
+                if time.perf_counter() - self._last_saved >= CHECKPOINT_SECONDS:
+                    self._save_last()
                 if self.after_step is not None:
                     self.after_step(progress)
         finally:
