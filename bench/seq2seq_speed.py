@@ -6,8 +6,10 @@ meaningful. Usage::
 
     python bench/seq2seq_speed.py [--batch 128] [--length 10] [--vocab 10000] [--steps 5] [--profile]
 
-Prints target tokens/second for forward + backward + Adam (with the fused cross-entropy) and
-sentences/second for batched greedy decoding, plus a per-phase breakdown.
+Prints target tokens/second for forward + backward + clip + Adam (``Seq2Seq.loss``: the fused
+cross-entropy on the target tokens) and sentences/second for batched greedy and beam decoding.
+On a machine shared with other jobs, ``OPENBLAS_NUM_THREADS=1`` avoids BLAS threads fighting
+over the cores (much faster under load; slower on an idle machine).
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ import numpy as np
 import tinygrad_rnn as tg
 from tinygrad_rnn import nn, no_grad, optim
 from translator.model import ModelConfig, Seq2Seq
-from translator.search import greedy_search
+from translator.search import beam_search, greedy_search
 
 
 def random_batch(rng, batch, length, source_vocab, target_vocab):
@@ -61,9 +63,7 @@ def main():
     def train_step(batch, timings):
         source, lengths, target_in, target_out = batch
         start = time.perf_counter()
-        logits = model(source, lengths, target_in)
-        loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), target_out.reshape(-1),
-                                           ignore_index=0, label_smoothing=0.1)
+        loss = model.loss(source, lengths, target_in, target_out, label_smoothing=0.1)
         forward = time.perf_counter()
         optimizer.zero_grad()
         loss.backward()
@@ -90,18 +90,27 @@ def main():
     print(f"training: {tokens / elapsed:8.0f} target tokens/s  (per batch: forward {mean[0] * 1e3:.0f} ms, "
           f"backward {mean[1] * 1e3:.0f} ms, clip+Adam {mean[2] * 1e3:.0f} ms)")
 
+    # Decoding: a trained model stops at EOS after about as many tokens as the source has; with
+    # random weights we make EOS impossible and stop every sentence after len(source) + 1 tokens.
     model.eval()
-    sentences, decode_start, encode_time = 0, time.perf_counter(), 0.0
-    with no_grad():
+    model.decoder.output.bias.data[2] = -1e4
+    for beam in (1, 5):
+        sentences, encode_time, decode_times = 0, 0.0, []
         for source, lengths, _, _ in batches[1:]:
-            t0 = time.perf_counter()
-            encoded = model.encode(source, lengths)
-            encode_time += time.perf_counter() - t0
-            greedy_search(model, encoded)
+            start = time.perf_counter()
+            with no_grad():
+                encoded = model.encode(source, lengths)
+            encoded_at = time.perf_counter()
+            if beam == 1:
+                greedy_search(model, encoded, max_length_ratio=1.0, max_length_offset=1)
+            else:
+                beam_search(model, encoded, beam, max_length_ratio=1.0, max_length_offset=1)
+            encode_time += encoded_at - start
+            decode_times.append(time.perf_counter() - start)
             sentences += len(source)
-    decode_elapsed = time.perf_counter() - decode_start
-    print(f"greedy:   {sentences / decode_elapsed:8.0f} sentences/s  (encode {encode_time / decode_elapsed:.0%} "
-          f"of the time; random weights, so every sentence runs to the length limit)")
+        name = "greedy:" if beam == 1 else f"beam {beam}:"
+        print(f"{name:9s} {sentences / sum(decode_times):8.0f} sentences/s  (best batch "
+              f"{len(source) / min(decode_times):.0f}/s; encoder {encode_time / sum(decode_times):.0%} of the time)")
     if profiler:
         pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
 

@@ -6,7 +6,7 @@ import pytest
 import tinygrad_rnn as tg
 from tinygrad_rnn import optim
 from translator.model import ModelConfig, Seq2Seq
-from translator.search import beam_search, greedy_search, length_penalty, max_lengths
+from translator.search import beam_search, greedy_search, length_penalty, max_lengths, top_k
 from translator.vocabulary import BOS, EOS, PAD
 
 from helpers import DEVICES
@@ -185,3 +185,15 @@ def test_length_limit_is_relative_to_the_source_and_capped():
             assert h.finished or len(h.tokens) == 4
     limited = greedy_search(model, encoded, max_length_ratio=0.0, max_length_offset=2)
     assert all(h.length <= 2 for h in limited)
+
+
+@pytest.mark.parametrize("shape, k", [((6, 10000), 10), ((5, 12), 4), ((3, 7), 7), ((4, 130), 20), ((3, 128), 5),
+                                      ((2, 300), 1)])
+def test_top_k_equals_a_stable_sort(shape, k):
+    rng = np.random.default_rng(k)
+    values = rng.standard_normal(shape).astype(np.float32)
+    values[:, :2] = -np.inf
+    values[0, 5] = values[0, 6] = values.max() + 1  # a tie: the lower index first
+    values[-1, -1] = values.max() + 2  # the best entry in the last, partial block
+    expected = np.argsort(-values, axis=1, kind="stable")[:, :k]
+    np.testing.assert_array_equal(top_k(values, k), expected)

@@ -68,16 +68,55 @@ def max_lengths(source_lengths, max_length: int | None = None, ratio: float = DE
     return np.maximum(limits, 1)
 
 
-def _next_token_log_probs(logits):
-    """Row-wise log-softmax of (N, V) backend logits, with PAD and BOS made impossible (-inf).
+def _next_token_scores(logits):
+    """Host float32 logits (N, V) with PAD and BOS made impossible, and the log normalisers (N,).
 
-    The model's probabilities are not renormalised: ``log_prob`` stays the model's own score.
+    ``log p(token) = logits[token] - log_z``: the search ranks tokens by their logits and
+    computes log-probabilities only for the few it keeps. PAD and BOS get -inf without
+    renormalising, so ``log_prob`` stays the model's own score. Modifies ``logits`` in place.
     """
-    xp = backend.get_array_module(logits)
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    log_p = shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
-    log_p[:, [PAD, BOS]] = -xp.inf
-    return log_p
+    logits = backend.as_numpy(logits)
+    top = logits.max(axis=1, keepdims=True)
+    shifted = logits - top
+    log_z = (np.log(np.exp(shifted, out=shifted).sum(axis=1, keepdims=True)) + top)[:, 0]
+    logits[:, [PAD, BOS]] = -np.inf
+    return logits, log_z
+
+
+def top_k(values: np.ndarray, k: int, block: int = 64) -> np.ndarray:
+    """Column indices of the ``k`` largest entries of each row of ``values (R, V)``, best first.
+
+    Ties are broken by the lower index (as ``argmax``). Exact, and cheaper than a per-row
+    selection: with ``t`` the k-th largest of the row's block maxima (blocks of ``block``
+    columns), every one of the k largest entries is ``>= t`` and lies in a block whose maximum is
+    ``>= t``; only those blocks (about k per row) are gathered and sorted.
+    """
+    rows, width = values.shape
+    k = min(k, width)
+    block_max = np.maximum.reduceat(values, np.arange(0, width, block), axis=1)
+    blocks = block_max.shape[1]
+    if k >= blocks:
+        threshold = np.full(rows, -np.inf, dtype=values.dtype)
+    else:
+        threshold = np.partition(block_max, blocks - k, axis=1)[:, blocks - k]
+    block_row, block_index = np.nonzero(block_max >= threshold[:, None])
+    full_blocks = width // block
+    in_full = block_index < full_blocks
+    block_row, block_index = block_row[in_full], block_index[in_full]
+    gathered = values[:, :full_blocks * block].reshape(rows, full_blocks, block)[block_row, block_index]
+    pair, offset = np.nonzero(gathered >= threshold[block_row][:, None])
+    row_of, column, value = block_row[pair], block_index[pair] * block + offset, gathered[pair, offset]
+    if width > full_blocks * block:  # the last, partial block: its few columns are always looked at
+        tail = values[:, full_blocks * block:]
+        tail_row, tail_column = np.nonzero(tail >= threshold[:, None])
+        row_of = np.concatenate([row_of, tail_row])
+        column = np.concatenate([column, tail_column + full_blocks * block])
+        value = np.concatenate([value, tail[tail_row, tail_column]])
+    order = np.lexsort((column, -value, row_of))  # by row, then value descending, then index
+    row_of, column = row_of[order], column[order]
+    starts = np.concatenate([[0], np.cumsum(np.bincount(row_of, minlength=rows))[:-1]])
+    rank = np.arange(len(row_of)) - starts[row_of]
+    return column[rank < k].reshape(rows, k)
 
 
 def _source_lengths(encoder_output) -> np.ndarray:
@@ -112,10 +151,9 @@ def greedy_search(model, encoder_output, max_length: int | None = None, *,
     state, rows_output = encoder_output.final, encoder_output
     for step in range(int(limits.max())):
         logits, state, weights = model.step(previous, state, rows_output)
-        log_p = _next_token_log_probs(logits.data)
-        best = log_p.argmax(axis=1)
-        best_log_p = backend.as_numpy(log_p[backend.get_array_module(log_p).arange(len(active)), best])
-        best = backend.as_numpy(best)
+        masked, log_z = _next_token_scores(logits.data)
+        best = masked.argmax(axis=1)
+        best_log_p = masked[np.arange(len(active)), best] - log_z
         weights = None if weights is None else backend.as_numpy(weights)
         log_probs[active] += best_log_p
         ended = best == EOS
@@ -202,16 +240,20 @@ def beam_search(model, encoder_output, beam_size: int, max_length: int | None = 
 
     for step in range(int(limits.max())):
         logits, state, weights = model.step(previous, state, rows_output)
-        log_p = backend.as_numpy(_next_token_log_probs(logits.data))
-        vocab = log_p.shape[1]
+        masked, log_z = _next_token_scores(logits.data)
         weights = None if weights is None else backend.as_numpy(weights)
-        count = len(active)
-        candidates = (scores[:, :, None] + log_p.reshape(count, K, vocab)).reshape(count, K * vocab)
-        width = min(2 * K, K * vocab)
-        top = np.argpartition(-candidates, width - 1, axis=1)[:, :width]
-        top_scores = np.take_along_axis(candidates, top, axis=1)
-        order = np.lexsort((top, -top_scores), axis=1)  # best first; ties: lowest index, as argmax
-        top, top_scores = np.take_along_axis(top, order, axis=1), np.take_along_axis(top_scores, order, axis=1)
+        count, vocab = len(active), masked.shape[1]
+        # A sentence's best 2K continuations are among the best 2K tokens of each of its K rows.
+        width = min(2 * K, vocab)
+        row_tokens = top_k(masked, width)  # (count*K, width)
+        row_logits = np.take_along_axis(masked, row_tokens, axis=1)
+        row_scores = scores.reshape(-1, 1) + (row_logits - log_z[:, None]).astype(np.float64)
+        candidates = row_scores.reshape(count, K * width)
+        flat_index = (np.arange(K)[:, None] * vocab + row_tokens.reshape(count, K, width)).reshape(count, K * width)
+        # Best first; equal totals fall back to the raw logit, then the lower index (as greedy's argmax).
+        order = np.lexsort((flat_index, -row_logits.reshape(count, K * width), -candidates), axis=1)[:, :2 * K]
+        top_scores = np.take_along_axis(candidates, order, axis=1)
+        top = np.take_along_axis(flat_index, order, axis=1)
         top_beams, top_tokens = top // vocab, top % vocab
         at_limit = step + 1 >= limits[active]
 
