@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from tinygrad_rnn import Tensor, cat, nn, zeros
+from tinygrad_rnn import Tensor, backend, cat, nn, zeros
 
 from translator.model_config import ModelConfig
 from translator.vocabulary import PAD
@@ -41,6 +41,7 @@ class DecoderState:
 
     def select(self, rows) -> "DecoderState":
         """The state of the given rows (an int array, repeats allowed): beam reordering, dropping finished rows."""
+        rows = _on_device(rows, self.hidden[0])
         return DecoderState(
             hidden=[h[rows] for h in self.hidden],
             cell=None if self.cell is None else [c[rows] for c in self.cell],
@@ -74,8 +75,14 @@ class EncoderOutput:
 
     def select(self, rows) -> "EncoderOutput":
         """The rows given by an int array (repeats allowed), e.g. each sentence K times for beam search."""
+        rows = _on_device(rows, self.outputs)
         return EncoderOutput(self.outputs[rows], self.mask[rows], self.final.select(rows),
                              None if self.keys is None else self.keys[rows])
+
+
+def _on_device(rows, like: Tensor):
+    """Row indices as an int64 array on ``like``'s device (CuPy wants CuPy indices)."""
+    return backend.to_device(backend.numpy.asarray(backend.as_numpy(rows), dtype="int64"), like.device)
 
 
 class Decoder(nn.Module):

@@ -174,7 +174,7 @@ class Seq2Seq(nn.Module):
         rows = np.flatnonzero(targets != PAD)
         if len(rows) == 0:
             raise ValueError("target_out has no tokens (all PAD): nothing to compute a loss on")
-        picked = pre_output.reshape(-1, pre_output.shape[-1])[rows]
+        picked = pre_output.reshape(-1, pre_output.shape[-1])[backend.to_device(rows, pre_output.device)]
         return nn.functional.cross_entropy(self.decoder.logits(picked), targets[rows],
                                            label_smoothing=label_smoothing)
 
