@@ -1,0 +1,156 @@
+"""PyTorch reference timings for the recurrent benchmarks, run in its own process.
+
+Run with a Python that has PyTorch (never a dependency of this project)::
+
+    python bench/torch_worker.py --mode lstm --data problem.npz --out result.npz --rounds 5 --repeats 5
+    python bench/torch_worker.py --mode gru --data problem.npz --serve      # driven by bench/*.py
+
+Why a separate process: on a 2-core machine PyTorch's OpenMP threads keep spinning
+after each parallel region and distort anything timed beside them, so the
+benchmarks alternate between this process and their own.
+
+Input npz (float32): ``x (T, B, I)``, ``h0 (B, H)``, ``c0 (B, H)`` (LSTM),
+``weight_ih (G*H, I)``, ``weight_hh (G*H, H)``, ``bias_ih``, ``bias_hh (G*H,)``, and the
+gradients fed to backward ``grad_output (T, B, H)``, ``grad_h_n (B, H)``,
+``grad_c_n (B, H)`` (LSTM). Modes: ``lstm``, ``gru``, ``rnn_tanh``, ``rnn_relu``.
+
+Timed (2 threads, ``torch.set_num_threads(2)``), each a list of seconds per call:
+``forward_inference`` (no grad), ``forward`` (input requires grad, graph kept),
+``forward_backward`` (forward plus ``torch.autograd.backward`` of the three outputs).
+
+Output npz: those lists as ``time_<name>`` plus ``output``, ``h_n``, ``c_n`` and the
+gradients ``grad_x``, ``grad_h0``, ``grad_c0``, ``grad_weight_ih``, ``grad_weight_hh``,
+``grad_bias_ih``, ``grad_bias_hh`` for checking.
+
+``--serve`` reads one command per line on stdin and answers one JSON line on stdout:
+``time REPEATS`` -> ``{"forward_inference": [...], "forward": [...], "forward_backward": [...]}``;
+``check PATH`` -> writes the outputs and gradients to PATH, answers ``{"ok": true}``;
+``quit``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+import numpy as np
+import torch
+
+TIMED = ("forward_inference", "forward", "forward_backward")
+
+
+class TorchProblem:
+    """A one-layer torch.nn.LSTM/GRU/RNN loaded with the npz's weights and inputs."""
+
+    def __init__(self, mode, data):
+        self.mode = mode
+        x = data["x"]
+        hidden = data["weight_hh"].shape[1]
+        has_bias = "bias_ih" in data
+        if mode == "lstm":
+            module = torch.nn.LSTM(x.shape[2], hidden, bias=has_bias)
+        elif mode == "gru":
+            module = torch.nn.GRU(x.shape[2], hidden, bias=has_bias)
+        else:
+            module = torch.nn.RNN(x.shape[2], hidden, nonlinearity=mode[len("rnn_"):], bias=has_bias)
+        names = ["weight_ih", "weight_hh"] + (["bias_ih", "bias_hh"] if has_bias else [])
+        with torch.no_grad():
+            for name in names:
+                getattr(module, name + "_l0").copy_(torch.from_numpy(data[name]))
+        self.module = module
+        self.parameters = [getattr(module, name + "_l0") for name in names]
+        self.names = names
+        self.x = torch.from_numpy(data["x"]).requires_grad_(True)
+        self.h0 = torch.from_numpy(data["h0"])[None].requires_grad_(True)
+        self.c0 = torch.from_numpy(data["c0"])[None].requires_grad_(True) if mode == "lstm" else None
+        self.grads = [torch.from_numpy(data["grad_output"]), torch.from_numpy(data["grad_h_n"])[None]]
+        if mode == "lstm":
+            self.grads.append(torch.from_numpy(data["grad_c_n"])[None])
+
+    def forward(self):
+        state = (self.h0, self.c0) if self.mode == "lstm" else self.h0
+        output, state = self.module(self.x, state)
+        return [output, *state] if self.mode == "lstm" else [output, state]
+
+    def forward_inference(self):
+        with torch.no_grad():
+            return self.forward()
+
+    def forward_backward(self):
+        for tensor in [self.x, self.h0, self.c0, *self.parameters]:
+            if tensor is not None:
+                tensor.grad = None
+        outputs = self.forward()
+        torch.autograd.backward(outputs, self.grads)
+        return outputs
+
+    def time(self, repeats):
+        result = {}
+        for name in TIMED:
+            run = getattr(self, name)
+            seconds = []
+            for _ in range(repeats):
+                start = time.perf_counter()
+                run()
+                seconds.append(time.perf_counter() - start)
+            result[name] = seconds
+        return result
+
+    def results(self):
+        outputs = self.forward_backward()
+        arrays = {"output": outputs[0], "h_n": outputs[1][0], "grad_x": self.x.grad, "grad_h0": self.h0.grad[0]}
+        if self.mode == "lstm":
+            arrays["c_n"] = outputs[2][0]
+            arrays["grad_c0"] = self.c0.grad[0]
+        for name, parameter in zip(self.names, self.parameters):
+            arrays["grad_" + name] = parameter.grad
+        return {k: v.detach().numpy() for k, v in arrays.items()}
+
+
+def serve(problem):
+    for line in sys.stdin:
+        command, _, argument = line.strip().partition(" ")
+        if command == "time":
+            answer = problem.time(int(argument))
+        elif command == "check":
+            np.savez(argument, **problem.results())
+            answer = {"ok": True}
+        elif command == "quit":
+            break
+        else:
+            answer = {"error": f"unknown command {command!r}"}
+        print(json.dumps(answer), flush=True)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--mode", required=True, choices=["lstm", "gru", "rnn_tanh", "rnn_relu"])
+    parser.add_argument("--data", required=True, help="npz with weights, inputs and output gradients")
+    parser.add_argument("--out", help="npz to write timings, outputs and gradients to")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--serve", action="store_true", help="answer commands on stdin (see module doc)")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    with np.load(args.data) as data:
+        problem = TorchProblem(args.mode, {k: data[k] for k in data.files})
+    problem.time(2)                                    # warm up oneDNN primitives and allocators
+    if args.serve:
+        print(json.dumps({"ready": True, "torch": torch.__version__}), flush=True)
+        serve(problem)
+        return
+    times = {name: [] for name in TIMED}
+    for _ in range(args.rounds):
+        for name, seconds in problem.time(args.repeats).items():
+            times[name].extend(seconds)
+    for name in TIMED:
+        print(f"{name:18s} median {np.median(times[name]) * 1e3:8.2f} ms  "
+              f"spread {np.percentile(times[name], 10) * 1e3:.2f}-{np.percentile(times[name], 90) * 1e3:.2f}")
+    if args.out:
+        np.savez(args.out, **problem.results(), **{f"time_{k}": np.asarray(v) for k, v in times.items()})
+
+
+if __name__ == "__main__":
+    main()
