@@ -210,8 +210,8 @@ def test_loss_gradient_matches_finite_differences(variant):
     model = tiny_model(encoder_layers=2, decoder_layers=2, hidden_size=3, embedding_size=4, **variant).double()
     source, lengths, target_in, target_out = toy_batch(seed=6, batch=2, source_length=3, target_length=3)
     params = dict(model.named_parameters())
-    names = ["encoder.rnn.weight_hh_l1", "encoder.rnn.weight_ih_l0", "bridge.linear.weight", "decoder.cells.0.weight_ih", "decoder.output.bias",
-             "decoder.embedding.weight"]
+    names = ["encoder.rnn.weight_hh_l1", "encoder.rnn.weight_ih_l0", "bridge.linear.weight",
+             "decoder.cells.0.weight_ih", "decoder.output.bias", "decoder.embedding.weight"]
     names += [name for name in params if name.startswith(("decoder.attention", "decoder.combine"))][:2]
     names += [name for name in ("encoder.rnn.weight_hh_l1_reverse",) if name in params]
     model.loss(source, lengths, target_in, target_out, label_smoothing=0.1).backward()

@@ -155,7 +155,7 @@ class Seq2Seq(nn.Module):
 
     def loss(self, source, source_lengths, target_in, target_out, *, label_smoothing: float = 0.0,
              teacher_forcing_ratio: float = 1.0) -> Tensor:
-        """Mean token cross-entropy of a batch: what ``cross_entropy(forward(...), target_out, ignore_index=PAD)`` gives.
+        """Mean token cross-entropy of a batch, equal to ``cross_entropy(forward(...), target_out, ignore_index=PAD)``.
 
         Faster than that: the output projection and the softmax, the most expensive part of a
         training step, run only on the non-PAD target positions (one ``(N, H) @ (H, V)`` matmul,

@@ -8,11 +8,11 @@ Length limit: sentence ``b`` may produce at most ``max_length_ratio * source_len
 max_length_offset`` tokens (EOS included), further capped by ``max_length`` if given; a hypothesis
 cut there has ``finished=False``.
 
-Search never produces PAD or BOS. Scores: ``log_prob`` is the sum of the model's log-probabilities of the generated tokens (the EOS
-included when finished); ``score = log_prob / lp(length)`` with the GNMT length penalty
-``lp(n) = ((5 + n) / 6) ** alpha`` (Wu et al. 2016), ``n`` the number of generated tokens
-(EOS included). ``alpha = 0`` ranks by raw log-probability (which favours short outputs);
-``alpha = 1`` is close to dividing by the length.
+Search never produces PAD or BOS. Scores: ``log_prob`` is the sum of the model's log-probabilities
+of the generated tokens (the EOS included when finished); ``score = log_prob / lp(length)`` with
+the GNMT length penalty ``lp(n) = ((5 + n) / 6) ** alpha`` (Wu et al. 2016), ``n`` the number of
+generated tokens (EOS included). ``alpha = 0`` ranks by raw log-probability (which favours short
+outputs); ``alpha = 1`` is close to dividing by the length.
 """
 from __future__ import annotations
 
