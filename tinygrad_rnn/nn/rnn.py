@@ -32,10 +32,10 @@ from __future__ import annotations
 import math
 
 from .. import backend
+from ..factories import zeros
 from ..tensor import Tensor, cat, stack, where
 from . import functional as F
 from . import init
-from ..factories import zeros
 from .module import Module, Parameter
 from .rnn_cells import check_positive, composed_step, rnn_mode
 from .rnn_functions import GATE_COUNT, MODES, FusedSequence
