@@ -202,7 +202,8 @@ def train(ctx: click.Context, model_dir: Path, config_file: Path | None, resume:
         sys.exit(INTERRUPTED_EXIT)
     lines = [f"training stopped: {result.stop_reason.replace('_', ' ')} after {result.epochs_completed} epoch(s) "
              f"in {result.seconds:.0f} s, {result.tokens_per_second:.0f} target tokens/s",
-             f"best dev BLEU {result.best_dev_bleu:.2f}; model saved in {model_dir}"]
+             (f"best dev BLEU {result.best_dev_bleu:.2f}" if result.best_dev_bleu >= 0 else "dev BLEU not measured")
+             + f"; model saved in {model_dir}"]
     if result.test is not None:
         lines.append(f"test BLEU {result.test.bleu:.2f}, chrF {result.test.chrf:.2f} "
                      f"({result.test.sentences} sentences, beam {DEFAULT_BEAM}, "

@@ -86,7 +86,7 @@ class Progress:
 
 @dataclasses.dataclass
 class TrainResult:
-    """What a call to :meth:`Trainer.run` did."""
+    """What a call to :meth:`Trainer.run` did (``best_dev_bleu``: of ``best.npz``; -1 if never scored)."""
 
     model_dir: Path
     stop_reason: str
@@ -170,10 +170,7 @@ class Trainer:
                 raise checkpoint.CheckpointError(
                     f"the data differs from the data {self.model_dir} was trained on (fingerprint "
                     f"{self.data.info['fingerprint']}, saved {saved_fingerprint}); resume with the same data")
-        try:
-            self.model_config = ModelConfig(**config.model_options()).validate()
-        except ValueError as error:
-            raise ConfigError(str(error)) from None
+        self.model_config = ModelConfig(**config.model_options()).validate()  # TrainConfig checked it
 
         tg.manual_seed(config.seed)
         self.model = Seq2Seq(self.model_config, len(self.data.source_vocab), len(self.data.target_vocab))
@@ -403,7 +400,8 @@ class Trainer:
         self._log_event("resume" if self.resume else "start", config=config.to_dict(), data=self.data.info,
                         epoch=progress.epoch, batch=progress.batch)
         where = f", resuming at epoch {progress.epoch + 1} batch {progress.batch}" if self.resume else ""
-        self.log(f"training {self.model_config} into {self.model_dir}{where}")
+        parameters = sum(int(np.prod(parameter.shape)) for parameter in self.model.parameters())
+        self.log(f"training {self.model_config} ({parameters:,} parameters) into {self.model_dir}{where}")
         self.model.train()
         stop = None
         self._in_step = False
@@ -430,14 +428,14 @@ class Trainer:
         seconds = time.perf_counter() - started
         tokens_per_second = progress.train_tokens / max(progress.train_seconds, 1e-9)
         summary = {"stop_reason": reason, "epochs_completed": progress.epoch, "steps": progress.step,
-                   "best_dev_bleu": progress.best_dev_bleu, "tokens_per_second": tokens_per_second,
+                   "best_dev_bleu": progress.best_saved_bleu, "tokens_per_second": tokens_per_second,
                    "train_seconds": progress.train_seconds, "seconds": seconds}
         if test is not None:
             summary.update(test_bleu=test.bleu, test_chrf=test.chrf, test_exact_matches=test.exact_matches,
                            test_bleu_signature=test.bleu_signature,
                            test_sentences_per_second=test.sentences_per_second)
         self._log_event("summary", **summary)
-        return TrainResult(self.model_dir, reason, progress.epoch, progress.best_dev_bleu, test,
+        return TrainResult(self.model_dir, reason, progress.epoch, progress.best_saved_bleu, test,
                            tokens_per_second, seconds)
 
     def _test_best(self) -> EvaluationResult:
