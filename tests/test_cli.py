@@ -265,3 +265,10 @@ def test_real_spa_eng_data(spa_eng_path, tmp_path):
         assert "spa-eng/spa.txt" in archive.namelist()
     translated = invoke("run", "--model", model_dir, "¿Dónde está la estación?")
     assert translated.exit_code == 0 and translated.stdout.count("\n") == 1
+
+
+def test_offline_without_a_cached_dataset_says_where_to_put_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("TRANSLATE_DATA_URL", (tmp_path / "no-such-mirror.zip").as_uri())
+    line = assert_user_error(invoke("train", "--model", tmp_path / "m", "--data-dir", tmp_path / "data"),
+                             "spa-eng")
+    assert str(tmp_path / "data" / "spa-eng.zip") in line

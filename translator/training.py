@@ -315,8 +315,8 @@ class Trainer:
                 window_tokens += tokens
                 window_seconds += seconds
                 bar.update(1)
-                bar.set_postfix(loss=f"{progress.epoch_loss_sum / progress.epoch_tokens:.3f}",
-                                tok_s=f"{window_tokens / max(window_seconds, 1e-9):.0f}", refresh=False)
+                bar.set_postfix({"loss": f"{progress.epoch_loss_sum / progress.epoch_tokens:.3f}",
+                                 "target tok/s": f"{window_tokens / max(window_seconds, 1e-9):.0f}"}, refresh=False)
                 if not math.isfinite(loss):
                     raise FloatingPointError(f"the training loss became {loss} at step {progress.step}; "
                                              "lower --lr or set --clip")
