@@ -272,3 +272,10 @@ def test_offline_without_a_cached_dataset_says_where_to_put_it(tmp_path, monkeyp
     line = assert_user_error(invoke("train", "--model", tmp_path / "m", "--data-dir", tmp_path / "data"),
                              "spa-eng")
     assert str(tmp_path / "data" / "spa-eng.zip") in line
+
+
+@pytest.mark.skipif(__import__("tinygrad_rnn").cuda_available(), reason="this machine has CUDA: the device exists")
+def test_cuda_without_a_gpu(trained, tmp_path):
+    assert_user_error(invoke("train", "--model", tmp_path / "m", "--dataset", "numbers", "--device", "cuda"),
+                      "--device cuda")
+    assert_user_error(invoke("run", "--model", trained[0], "--device", "cuda", "uno"), "--device cuda")
