@@ -279,3 +279,15 @@ def test_cuda_without_a_gpu(trained, tmp_path):
     assert_user_error(invoke("train", "--model", tmp_path / "m", "--dataset", "numbers", "--device", "cuda"),
                       "--device cuda")
     assert_user_error(invoke("run", "--model", trained[0], "--device", "cuda", "uno"), "--device cuda")
+
+
+def test_show_attention_draws_or_explains(trained, tmp_path):
+    picture = tmp_path / "attention.png"
+    result = invoke("run", "--model", trained[0], "--show-attention", picture, "veintiún mil")
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        assert_user_error(result, "matplotlib", "pip install")
+    else:
+        assert result.exit_code == 0 and picture.stat().st_size > 0
+        assert result.stdout.count("\n") == 1  # the translation only; the note goes to stderr
