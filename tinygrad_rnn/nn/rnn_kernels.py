@@ -17,15 +17,18 @@ the inputs (float32 or float64).
 
 How the work is laid out (the speed comes from this, see ``bench/rnn_kernels.py``):
 
+- gates live slot-major in one ``(G, T, B, H)`` buffer, so each gate of each step is
+  a contiguous ``(B, H)`` block (fast NumPy ufuncs, plain CuPy elementwise kernels);
+  the matrix products are batched over the ``G`` gates (``matmul`` on stacks).
 - forward: the input projection of all ``T`` steps is one product
-  ``(T*B, I) @ (I, G*H)`` with both biases folded in; each step adds one recurrent
-  product ``h @ W_hh^T`` written into a preallocated buffer, then the gate math
-  runs in place (``rnn_pointwise``); activations overwrite the projection buffer,
-  which is what backward keeps.
+  ``(T*B, I) @ (I, H)`` per gate, both biases folded in; each step adds one recurrent
+  product ``h @ W_hh^T`` written into a preallocated buffer, then the gate math runs
+  in place (``rnn_pointwise``); activations overwrite the projection buffer, which
+  is what backward keeps.
 - backward: each step overwrites its saved activations with the gradient of the
   pre-activations and makes one product ``dA @ W_hh`` for the previous state; after
   the loop ``grad_weight_ih = dA^T X``, ``grad_weight_hh = dA^T H_prev`` and
-  ``grad_x = dA W_ih`` are single large products over all steps.
+  ``grad_x = dA W_ih`` are large products over all steps at once.
 
 Variable lengths: ``lengths (B,)`` ints with ``1 <= length <= T``. Padded steps
 (``t >= length[b]``) never change the state and output exactly 0 there; ``h_n``
@@ -49,8 +52,8 @@ class SavedSequence:
     """What ``sequence_backward`` needs, and nothing more.
 
     - ``x (T, B, I)``, ``h0``/``c0 (B, H)``, ``weight_ih``, ``weight_hh``: references to the inputs.
-    - ``gates (T, B, G*H)``: gate activations per step (LSTM ``i, f, g, o``, GRU ``r, z, n``);
-      ``None`` for the RNN, whose activation is ``h_states`` itself.
+    - ``gates (G, T, B, H)``: gate activations per step, slot-major (LSTM ``i, f, g, o``,
+      GRU ``r, z, n``); ``None`` for the RNN, whose activation is ``h_states`` itself.
     - ``h_states (T, B, H)``: hidden state after each step. Without padding it *is* the
       returned output (so the output must not be modified in place); with padding
       it keeps the carried state where the output has zeros.
@@ -105,28 +108,39 @@ def _padding(xp, lengths, steps, batch):
 
 
 def _forward_weights(xp, pointwise, mode, weight_ih, weight_hh, bias_ih, bias_hh, hidden_size, prescale):
-    """Transposed (and, for NumPy sequences, gate-scaled) weights and the folded input bias."""
+    """Per-gate stacks ``(G, I, H)``, ``(G, H, H)`` of the transposed weights, and the folded bias ``(G, 1, H)``.
+
+    For NumPy sequences (``prescale``) the weights are scaled by ``gate_scale`` and
+    ``W_hh^T`` is made contiguous: a transposed view slows every step's product by
+    ~25%, which over a sequence costs more than the copy.
+    """
+    gates = pointwise.gate_count
+    w_ih = weight_ih.reshape(gates, hidden_size, -1)
+    w_hh = weight_hh.reshape(gates, hidden_size, hidden_size)
     scale = pointwise.gate_scale if prescale else None
-    if scale is None:
-        w_ih_t, w_hh_t = weight_ih.T, weight_hh.T
-        if prescale:                       # contiguous W_hh^T makes the per-step product faster
-            w_hh_t = xp.ascontiguousarray(w_hh_t)
+    if scale is not None:
+        w_ih = w_ih * scale
+    if prescale:
+        w_hh_t = xp.empty_like(w_hh)
+        if scale is None:
+            xp.copyto(w_hh_t, w_hh.transpose(0, 2, 1))
+        else:
+            xp.multiply(w_hh.transpose(0, 2, 1), scale, out=w_hh_t)
     else:
-        w_ih_t = xp.empty(weight_ih.shape[::-1], weight_ih.dtype)
-        xp.multiply(weight_ih.T, scale, out=w_ih_t)
-        w_hh_t = xp.empty(weight_hh.shape[::-1], weight_hh.dtype)
-        xp.multiply(weight_hh.T, scale, out=w_hh_t)
+        w_hh_t = w_hh.transpose(0, 2, 1)
     bias = None
     if bias_ih is not None:
-        bias = bias_ih.astype(weight_ih.dtype)          # a copy: folded in place below
+        bias = bias_ih.astype(weight_ih.dtype).reshape(gates, 1, hidden_size)   # a copy: folded in place
     if bias_hh is not None:
-        recurrent_part = bias_hh[:2 * hidden_size] if mode == "gru" else bias_hh
+        recurrent = bias_hh.reshape(gates, 1, hidden_size)
+        if mode == "gru":                 # b_hn stays inside r * (W_hn h + b_hn)
+            recurrent = recurrent[:2]
         if bias is None:
-            bias = xp.zeros(weight_ih.shape[0], weight_ih.dtype)
-        bias[:recurrent_part.shape[0]] += recurrent_part
+            bias = xp.zeros((gates, 1, hidden_size), weight_ih.dtype)
+        bias[:recurrent.shape[0]] += recurrent
     if bias is not None and scale is not None:
         bias *= scale
-    return w_ih_t, w_hh_t, bias
+    return w_ih.transpose(0, 2, 1), w_hh_t, bias
 
 
 def sequence_forward(mode, x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, lengths=None,
@@ -159,16 +173,16 @@ def sequence_forward(mode, x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_h
     w_ih_t, w_hh_t, bias = _forward_weights(xp, pointwise, mode, weight_ih, weight_hh, bias_ih, bias_hh,
                                             hidden_size, prescale)
 
-    gate_width = pointwise.gate_count * hidden_size
-    gates = xp.matmul(x.reshape(steps * batch, -1), w_ih_t)
+    gate_count = pointwise.gate_count
+    gates = xp.matmul(x.reshape(steps * batch, -1), w_ih_t)          # (G, T*B, H)
     if bias is not None:
-        gates += bias.astype(dtype, copy=False)
-    gates = gates.reshape(steps, batch, gate_width)
-    h_states = gates if pointwise.gate_count == 1 else xp.empty((steps, batch, hidden_size), dtype)
+        gates += bias
+    gates = gates.reshape(gate_count, steps, batch, hidden_size)
+    h_states = gates[0] if gate_count == 1 else xp.empty((steps, batch, hidden_size), dtype)
     c_states = xp.empty((steps, batch, hidden_size), dtype) if lstm and need_grad else None
     c_pingpong = xp.empty((2, batch, hidden_size), dtype) if lstm and not need_grad else None
     hidden_n = xp.empty((steps if need_grad else 1, batch, hidden_size), dtype) if gru else None
-    recurrent = xp.empty((batch, gate_width), dtype)
+    recurrent = xp.empty((gate_count, batch, hidden_size), dtype)
 
     h_prev, c_prev, c_out, hn_out = h0, c0, None, None
     order = range(steps - 1, -1, -1) if reverse else range(steps)
@@ -179,7 +193,7 @@ def sequence_forward(mode, x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_h
             c_out = c_states[t] if need_grad else c_pingpong[k & 1]
         if gru:
             hn_out = hidden_n[t] if need_grad else hidden_n[0]
-        pointwise.forward_step(gates[t], recurrent, h_prev, c_prev, h_out, c_out, hn_out)
+        pointwise.forward_step(gates[:, t], recurrent, h_prev, c_prev, h_out, c_out, hn_out)
         if padded is not None and padded[t] is not None:
             xp.copyto(h_out, h_prev, where=padded[t])
             if lstm:
@@ -193,7 +207,7 @@ def sequence_forward(mode, x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_h
     if need_grad:
         saved = SavedSequence(mode=mode, reverse=reverse, x=x, h0=h0, c0=c0, weight_ih=weight_ih,
                               weight_hh=weight_hh, has_bias_ih=bias_ih is not None,
-                              has_bias_hh=bias_hh is not None, gates=None if pointwise.gate_count == 1 else gates,
+                              has_bias_hh=bias_hh is not None, gates=None if gate_count == 1 else gates,
                               h_states=h_states, c_states=c_states, hidden_n=hidden_n, padded=padded)
     return output, h_n, c_n, saved
 
@@ -218,16 +232,16 @@ def sequence_backward(saved, grad_output=None, grad_h_n=None, grad_c_n=None, ret
     hidden_size = saved.weight_hh.shape[1]
     lstm, gru = mode == "lstm", mode == "gru"
     pointwise = make_pointwise(mode, xp, batch, hidden_size, dtype, prescaled=True)
-    gate_width = pointwise.gate_count * hidden_size
+    gate_count = pointwise.gate_count
     if saved.gates is None:                       # RNN: the activations are the states
-        d_gates = xp.empty((steps, batch, gate_width), dtype)
+        d_gates = xp.empty((1, steps, batch, hidden_size), dtype)
         hidden_n = None
     else:
         d_gates = saved.gates.copy() if retain_saved else saved.gates
         hidden_n = saved.hidden_n
         if gru and retain_saved:
             hidden_n = hidden_n.copy()
-    activations = h_states if saved.gates is None else d_gates
+    activations = h_states[None] if saved.gates is None else d_gates
     padded, c_states = saved.padded, saved.c_states
 
     def zeros_or_copy(grad):
@@ -238,7 +252,8 @@ def sequence_backward(saved, grad_output=None, grad_h_n=None, grad_c_n=None, ret
     dc = zeros_or_copy(grad_c_n) if lstm else None
     dc_keep = xp.empty((batch, hidden_size), dtype) if lstm and padded is not None else None
     direct = xp.empty((batch, hidden_size), dtype) if gru else None
-    weight_hh = saved.weight_hh
+    w_hh = saved.weight_hh.reshape(gate_count, hidden_size, hidden_size)
+    per_gate = xp.empty((gate_count, batch, hidden_size), dtype)
 
     order = range(steps) if saved.reverse else range(steps - 1, -1, -1)
     step_before = 1 if saved.reverse else -1
@@ -253,13 +268,15 @@ def sequence_backward(saved, grad_output=None, grad_h_n=None, grad_c_n=None, ret
             dh = dh_buffer
         if pad is not None and lstm:
             xp.copyto(dc_keep, dc)
-        pointwise.backward_step(activations[t], h_prev, c_prev, c_states[t] if lstm else None,
-                                hidden_n[t] if gru else None, dh, dc, d_gates[t], direct)
+        d_step = d_gates[:, t]
+        pointwise.backward_step(activations[:, t], h_prev, c_prev, c_states[t] if lstm else None,
+                                hidden_n[t] if gru else None, dh, dc, d_step, direct)
         if pad is not None:
-            xp.copyto(d_gates[t], 0, where=pad)
+            xp.copyto(d_step, 0, where=pad)
             if gru:
                 xp.copyto(hidden_n[t], 0, where=pad)
-        xp.matmul(d_gates[t], weight_hh, out=spare)
+        xp.matmul(d_step, w_hh, out=per_gate)       # dL/dh_prev, one gate at a time, then summed
+        xp.sum(per_gate, axis=0, out=spare)
         if gru:
             xp.add(spare, direct, out=spare)
         if pad is not None:
@@ -268,36 +285,48 @@ def sequence_backward(saved, grad_output=None, grad_h_n=None, grad_c_n=None, ret
                 xp.copyto(dc, dc_keep, where=pad)
         carry_h, spare = spare, carry_h
 
-    grads_rec = _weight_and_bias_grads(xp, d_gates, h_states, saved.h0, saved.reverse, saved.has_bias_hh)
-    if gru:                                       # input side differs from recurrent side in the n gate
-        xp.copyto(d_gates[:, :, 2 * hidden_size:], hidden_n)
-    d_flat = d_gates.reshape(steps * batch, gate_width)
+    grad_weight_hh, grad_bias_hh = _weight_and_bias_grads(xp, d_gates, h_states, saved.h0, saved.reverse,
+                                                          saved.has_bias_hh)
+    if gru:                                       # the input side differs from the recurrent side in n
+        xp.copyto(d_gates[2], hidden_n)
+    d_stack = d_gates.reshape(gate_count, steps * batch, hidden_size)
     x_flat = x.reshape(steps * batch, -1)
-    grad_weight_ih = xp.matmul(d_flat.T, x_flat)
-    grad_bias_ih = _column_sums(xp, d_flat) if saved.has_bias_ih else None
-    grad_x = xp.matmul(d_flat, saved.weight_ih).reshape(x.shape)
+    grad_weight_ih = xp.matmul(d_stack.transpose(0, 2, 1), x_flat).reshape(gate_count * hidden_size, -1)
+    grad_bias_ih = _gate_sums(xp, d_stack) if saved.has_bias_ih else None
+    grad_x = _input_grad(xp, d_stack, saved.weight_ih.reshape(gate_count, hidden_size, -1)).reshape(x.shape)
     if not retain_saved:
         saved.consumed = True
         saved.gates = saved.hidden_n = saved.c_states = saved.h_states = None
-    grad_weight_hh, grad_bias_hh = grads_rec
     return grad_x, carry_h, dc, grad_weight_ih, grad_weight_hh, grad_bias_ih, grad_bias_hh
 
 
-def _column_sums(xp, matrix):
-    """Sum over rows of ``(N, K)``; a product with ones beats ``sum(axis=0)`` in NumPy."""
-    return xp.matmul(xp.ones(matrix.shape[0], matrix.dtype), matrix)
+def _gate_sums(xp, d_stack):
+    """``(G, N, H) -> (G*H,)`` sums over ``N``; a product with ones beats ``sum(axis=1)`` in NumPy."""
+    return xp.matmul(xp.ones(d_stack.shape[1], d_stack.dtype), d_stack).reshape(-1)
+
+
+def _input_grad(xp, d_stack, w_ih):
+    """``sum_k dA_k (N, H) @ W_ih_k (H, I)``: one product per gate into one buffer, summed in place."""
+    grad = xp.matmul(d_stack[0], w_ih[0])
+    if d_stack.shape[0] > 1:
+        term = xp.empty_like(grad)
+        for gate in range(1, d_stack.shape[0]):
+            xp.matmul(d_stack[gate], w_ih[gate], out=term)
+            grad += term
+    return grad
 
 
 def _weight_and_bias_grads(xp, d_gates, h_states, h0, reverse, has_bias):
-    """``grad_weight_hh = sum_t dA_t^T h_prev_t`` (two products) and the recurrent bias gradient."""
-    steps, batch, gate_width = d_gates.shape
+    """``grad_weight_hh = sum_t dA_t^T h_prev_t`` (per gate, two products) and the recurrent bias gradient."""
+    gate_count, steps, batch, hidden_size = d_gates.shape
     first = steps - 1 if reverse else 0
-    grad = xp.matmul(d_gates[first].T, h0)
+    grad = xp.matmul(d_gates[:, first].transpose(0, 2, 1), h0)
     if steps > 1:
-        later, prev = (d_gates[:-1], h_states[1:]) if reverse else (d_gates[1:], h_states[:-1])
-        grad += xp.matmul(later.reshape(-1, gate_width).T, prev.reshape(-1, prev.shape[-1]))
-    bias = _column_sums(xp, d_gates.reshape(-1, gate_width)) if has_bias else None
-    return grad, bias
+        later, prev = (d_gates[:, :-1], h_states[1:]) if reverse else (d_gates[:, 1:], h_states[:-1])
+        later = later.reshape(gate_count, (steps - 1) * batch, hidden_size)
+        grad += xp.matmul(later.transpose(0, 2, 1), prev.reshape((steps - 1) * batch, -1))
+    bias = _gate_sums(xp, d_gates.reshape(gate_count, steps * batch, hidden_size)) if has_bias else None
+    return grad.reshape(gate_count * hidden_size, -1), bias
 
 
 def cell_forward(mode, x, h, c, weight_ih, weight_hh, bias_ih=None, bias_hh=None, need_grad=True):

@@ -1,0 +1,139 @@
+"""CuPy twins of ``rnn_pointwise``: each step's gate math as one elementwise kernel.
+
+Same classes, same methods, same in-place contract as the NumPy path (which is
+the reference and documents the equations and the slot-major ``(G, B, H)`` gate
+layout). Each gate block ``gates[k]`` is a contiguous ``(B, H)`` array, so the
+kernels take one argument per gate and need no index arithmetic. Gates that are
+updated in place are output parameters (CuPy lets a kernel read its outputs).
+Kernels compute the real sigmoid (no tanh trick, no weight prescaling:
+``gate_scale`` is ``None``) and are compiled on first use, once per dtype.
+
+Not run in CI (no GPU there); ``tests/test_rnn_kernels.py`` runs them against the
+NumPy reference where CuPy and a GPU exist.
+"""
+from __future__ import annotations
+
+from .. import backend
+
+_KERNELS: dict = {}
+
+# name: (in_params, out_params, operation)
+_SOURCES = {
+    "lstm_forward": (
+        "T rec_i, T rec_f, T rec_g, T rec_o, T c_prev",
+        "T i, T f, T g, T o, T c, T h",
+        """
+        T vi = T(1) / (T(1) + exp(-(i + rec_i)));
+        T vf = T(1) / (T(1) + exp(-(f + rec_f)));
+        T vg = tanh(g + rec_g);
+        T vo = T(1) / (T(1) + exp(-(o + rec_o)));
+        T vc = vf * c_prev + vi * vg;
+        i = vi; f = vf; g = vg; o = vo;
+        c = vc;
+        h = vo * tanh(vc);
+        """),
+    "lstm_backward": (
+        "T c_prev, T c, T dh",
+        "T i, T f, T g, T o, T dc",
+        """
+        T vi = i, vf = f, vg = g, vo = o;
+        T tc = tanh(c);
+        T dc_total = dc + dh * vo * (T(1) - tc * tc);
+        i = dc_total * vg * vi * (T(1) - vi);
+        f = dc_total * c_prev * vf * (T(1) - vf);
+        g = dc_total * vi * (T(1) - vg * vg);
+        o = dh * tc * vo * (T(1) - vo);
+        dc = dc_total * vf;
+        """),
+    "gru_forward": (
+        "T rec_r, T rec_z, T rec_n, T h_prev, T bias_hn",
+        "T r, T z, T n, T hn, T h",
+        """
+        T vr = T(1) / (T(1) + exp(-(r + rec_r)));
+        T vz = T(1) / (T(1) + exp(-(z + rec_z)));
+        T vhn = rec_n + bias_hn;
+        T vn = tanh(n + vr * vhn);
+        r = vr; z = vz; n = vn; hn = vhn;
+        h = vn + vz * (h_prev - vn);
+        """),
+    "gru_backward": (
+        "T h_prev, T dh",
+        "T r, T z, T n, T hn, T direct",
+        """
+        T vr = r, vz = z, vn = n, vhn = hn;
+        T d_direct = dh * vz;
+        T dn = (dh - d_direct) * (T(1) - vn * vn);
+        r = dn * vhn * vr * (T(1) - vr);
+        z = dh * (h_prev - vn) * vz * (T(1) - vz);
+        n = dn * vr;
+        hn = dn;
+        direct = d_direct;
+        """),
+    "rnn_tanh_forward": ("T rec", "T a", "a = tanh(a + rec);"),
+    "rnn_tanh_backward": ("T h, T dh", "T da", "da = dh * (T(1) - h * h);"),
+    "rnn_relu_forward": ("T rec", "T a", "T v = a + rec; a = v > T(0) ? v : T(0);"),
+    "rnn_relu_backward": ("T h, T dh", "T da", "da = h > T(0) ? dh : T(0);"),
+}
+
+
+def _kernel(name):
+    """The ElementwiseKernel ``name``, built on first use and cached."""
+    if name not in _KERNELS:
+        in_params, out_params, operation = _SOURCES[name]
+        _KERNELS[name] = backend.elementwise_kernel(in_params, out_params, operation, "tinygrad_rnn_" + name)
+    return _KERNELS[name]
+
+
+class LSTMCuda:
+    gate_count = 4
+    has_direct_hidden_grad = False
+    gate_scale = None
+
+    def __init__(self, xp, batch, hidden_size, dtype):
+        pass
+
+    def forward_step(self, gates, rec, h_prev, c_prev, h_out, c_out, hn_out):
+        _kernel("lstm_forward")(rec[0], rec[1], rec[2], rec[3], c_prev, gates[0], gates[1], gates[2], gates[3],
+                                c_out, h_out)
+
+    def backward_step(self, gates, h_prev, c_prev, c_t, hn, dh, dc, d_gates, direct_out):
+        _kernel("lstm_backward")(c_prev, c_t, dh, gates[0], gates[1], gates[2], gates[3], dc)
+
+
+class GRUCuda:
+    gate_count = 3
+    has_direct_hidden_grad = True
+    gate_scale = None
+
+    def __init__(self, xp, batch, hidden_size, dtype, bias_hn=None):
+        self.bias_hn = xp.zeros(hidden_size, dtype) if bias_hn is None else bias_hn
+
+    def forward_step(self, gates, rec, h_prev, c_prev, h_out, c_out, hn_out):
+        _kernel("gru_forward")(rec[0], rec[1], rec[2], h_prev, self.bias_hn, gates[0], gates[1], gates[2], hn_out,
+                               h_out)
+
+    def backward_step(self, gates, h_prev, c_prev, c_t, hn, dh, dc, d_gates, direct_out):
+        _kernel("gru_backward")(h_prev, dh, gates[0], gates[1], gates[2], hn, direct_out)
+
+
+class RNNCuda:
+    gate_count = 1
+    has_direct_hidden_grad = False
+    gate_scale = None
+
+    def __init__(self, xp, batch, hidden_size, dtype, nonlinearity="tanh"):
+        self.name = "rnn_" + nonlinearity
+
+    def forward_step(self, gates, rec, h_prev, c_prev, h_out, c_out, hn_out):
+        _kernel(self.name + "_forward")(rec[0], gates[0])
+
+    def backward_step(self, gates, h_prev, c_prev, c_t, hn, dh, dc, d_gates, direct_out):
+        _kernel(self.name + "_backward")(gates[0], dh, d_gates[0])
+
+
+def make_pointwise(mode, xp, batch, hidden_size, dtype, bias_hn=None):
+    if mode == "lstm":
+        return LSTMCuda(xp, batch, hidden_size, dtype)
+    if mode == "gru":
+        return GRUCuda(xp, batch, hidden_size, dtype, bias_hn=bias_hn)
+    return RNNCuda(xp, batch, hidden_size, dtype, nonlinearity=mode[len("rnn_"):])
