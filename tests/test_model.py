@@ -117,6 +117,10 @@ def test_loss_equals_cross_entropy_of_forward():
                                            target_out.reshape(-1), ignore_index=PAD, label_smoothing=0.1)
     loss = model.loss(source, lengths, target_in, target_out, label_smoothing=0.1)
     np.testing.assert_allclose(loss.item(), expected.item(), rtol=1e-6)
+    total = model.loss(source, lengths, target_in, target_out, reduction="sum")
+    tokens = (target_out != PAD).sum()
+    np.testing.assert_allclose(total.item() / tokens, model.loss(source, lengths, target_in, target_out).item(),
+                               rtol=1e-6)
 
 
 # ---------------------------------------------------------------- one step shared by training and search

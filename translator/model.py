@@ -154,7 +154,7 @@ class Seq2Seq(nn.Module):
         return stack(attentionals, dim=1)
 
     def loss(self, source, source_lengths, target_in, target_out, *, label_smoothing: float = 0.0,
-             teacher_forcing_ratio: float = 1.0) -> Tensor:
+             teacher_forcing_ratio: float = 1.0, reduction: str = "mean") -> Tensor:
         """Mean token cross-entropy of a batch, equal to ``cross_entropy(forward(...), target_out, ignore_index=PAD)``.
 
         Faster than that: the output projection and the softmax, the most expensive part of a
@@ -165,8 +165,9 @@ class Seq2Seq(nn.Module):
             source, source_lengths, target_in: as :meth:`forward`.
             target_out: (B, T) int ids to predict (EOS last, PAD-padded).
             label_smoothing: as ``tinygrad_rnn.nn.functional.cross_entropy``.
+            reduction: ``"mean"`` over the N target tokens, or ``"sum"``.
         Returns:
-            a 0-d Tensor, the mean over the N target tokens.
+            a 0-d Tensor.
         """
         target_out = backend.as_numpy(target_out.data if isinstance(target_out, Tensor) else target_out)
         pre_output = self.pre_output(source, source_lengths, target_in, teacher_forcing_ratio)
@@ -175,8 +176,10 @@ class Seq2Seq(nn.Module):
         if len(rows) == 0:
             raise ValueError("target_out has no tokens (all PAD): nothing to compute a loss on")
         picked = pre_output.reshape(-1, pre_output.shape[-1])[backend.to_device(rows, pre_output.device)]
+        if reduction not in ("mean", "sum"):
+            raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
         return nn.functional.cross_entropy(self.decoder.logits(picked), targets[rows],
-                                           label_smoothing=label_smoothing)
+                                           label_smoothing=label_smoothing, reduction=reduction)
 
     def logits(self, pre_output: Tensor) -> Tensor:
         """The output layer on pre-output vectors: (*, H) -> (*, V)."""
