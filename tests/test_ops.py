@@ -149,7 +149,8 @@ def test_sum_over_several_dims():
 
 
 @pytest.mark.parametrize("sa,sb", [((3, 4), (4, 5)), ((2, 3, 4), (2, 4, 5)), ((2, 3, 4), (4, 5)),
-                                   ((4,), (4, 5)), ((3, 4), (4,)), ((1, 3, 4), (2, 4, 2))])
+                                   ((4,), (4, 5)), ((3, 4), (4,)), ((1, 3, 4), (2, 4, 2)),
+                                   ((2, 1, 3), (2, 3, 4)), ((2, 3, 4), (2, 4, 1)), ((2, 3, 1), (2, 1, 4))])
 def test_matmul(sa, sb):
     a, b = tensor64(values(sa)), tensor64(values(sb, seed=1))
     np.testing.assert_allclose((a @ b).numpy(), a.numpy() @ b.numpy())

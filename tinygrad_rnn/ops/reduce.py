@@ -78,10 +78,14 @@ class MatMul(Function):
         if b.ndim == 1:
             g2 = xp.expand_dims(g2, -1)
         ga = gb = None
+        # A contraction over a dimension of size 1 is an outer product: a broadcast
+        # multiply is several times faster than a batched matmul with K = 1.
         if self.needs_input_grad[0]:
-            ga = g2 @ xp.swapaxes(b2, -1, -2)
+            b_t = xp.swapaxes(b2, -1, -2)
+            ga = g2 * b_t if g2.shape[-1] == 1 else g2 @ b_t
             ga = unbroadcast(ga, a2.shape).reshape(a.shape)
         if self.needs_input_grad[1]:
-            gb = xp.swapaxes(a2, -1, -2) @ g2
+            a_t = xp.swapaxes(a2, -1, -2)
+            gb = a_t * g2 if g2.shape[-2] == 1 else a_t @ g2
             gb = unbroadcast(gb, b2.shape).reshape(b.shape)
         return ga, gb
