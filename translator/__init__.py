@@ -7,3 +7,12 @@ import os
 # thread loses nothing when the machine is idle. This must run before NumPy is imported.
 for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_variable, "1")
+
+
+def __getattr__(name):
+    """``translator.Translator`` without importing the engine until it is used."""
+    if name == "Translator":
+        from translator.translator import Translator  # noqa: PLC0415
+
+        return Translator
+    raise AttributeError(f"module 'translator' has no attribute {name!r}")
