@@ -52,7 +52,7 @@ class Config:
             raise ValueError(f"distances {self.distances} must be below the length {self.length}")
 
 
-FULL = Config(length=100, seeds=(0, 1, 2), lstm_hidden=32, train_steps=600, batch_size=64, learning_rate=1e-2,
+FULL = Config(length=100, seeds=(0, 1, 2), lstm_hidden=32, train_steps=1200, batch_size=64, learning_rate=1e-2,
               measure_size=256, distances=(0, 1, 5, 10, 25, 50, 99), scales=(0.5, 0.9, 1.0, 1.1, 1.5, 3.0),
               clip_scale=1.5, clip_length=50, clip_steps=600, clip_learning_rate=0.1, clip_norm=1.0)
 QUICK = replace(FULL, length=50, seeds=(0,), train_steps=150, measure_size=64, distances=(0, 1, 10, 25, 49),

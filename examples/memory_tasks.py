@@ -40,7 +40,8 @@ class Config:
     cells: tuple[str, ...]
     seeds: tuple[int, ...]
     lstm_hidden: int                # the budget is what an LSTM of this size (+ head) has
-    max_steps: int                  # training batches per run, unless solved earlier
+    max_steps: int                  # training batches per adding-problem run, unless solved earlier
+    copy_max_steps: int             # the same for the copy task
     batch_size: int
     learning_rate: float
     clip: float
@@ -63,9 +64,9 @@ class Config:
 
 
 FULL = Config(tasks=("adding", "copy"), gaps=(10, 25, 50, 100, 200), copy_gaps=(10, 25, 50, 100, 200),
-              cells=common.CELL_TYPES, seeds=(0, 1, 2), lstm_hidden=32, max_steps=1500, batch_size=64,
-              learning_rate=1e-2, clip=1.0, copy_length=3, eval_size=1000, window=25, solved_mse=0.01,
-              solved_accuracy=0.98)
+              cells=common.CELL_TYPES, seeds=(0, 1, 2), lstm_hidden=32, max_steps=1500, copy_max_steps=1000,
+              batch_size=64, learning_rate=1e-2, clip=1.0, copy_length=3, eval_size=1000, window=25,
+              solved_mse=0.01, solved_accuracy=0.98)
 QUICK = replace(FULL, tasks=("adding",), gaps=(50,), copy_gaps=(), seeds=(0,), max_steps=800, eval_size=500)
 
 
@@ -165,7 +166,8 @@ def train_one(task: str, cell_type: str, gap: int, seed: int, config: Config) ->
     model = SequenceRegressor(cell_type, input_size, hidden, output_size, read_steps)
     optimizer = optim.Adam(model.parameters(), lr=config.learning_rate)
     training_metrics = []
-    for step in range(1, config.max_steps + 1):
+    max_steps = config.max_steps if task == "adding" else config.copy_max_steps
+    for step in range(1, max_steps + 1):
         x, y = make_batch(task, rng, config.batch_size, gap, config)
         loss, metric = loss_and_metric(task, model(common.tensor(x)), y)
         optimizer.zero_grad()
@@ -226,8 +228,9 @@ def print_tables(report: dict, config: Config) -> None:
                 for cell_type, by_gap in by_cell.items()]
         print(common.markdown_table(header, rows))
         threshold = f"MSE < {config.solved_mse}" if task == "adding" else f"accuracy > {config.solved_accuracy}"
+        max_steps = config.max_steps if task == "adding" else config.copy_max_steps
         print(f"\n{task}: runs solved (training {threshold} over {config.window} steps) within "
-              f"{config.max_steps} steps, and the median steps of those solved")
+              f"{max_steps} steps, and the median steps of those solved")
         rows = []
         for cell_type, by_gap in by_cell.items():
             row = [cell_type]
@@ -239,31 +242,33 @@ def print_tables(report: dict, config: Config) -> None:
 
 
 def plot(report: dict, config: Config, out: str | None) -> None:
-    path = common.figure_path(out, "memory_tasks.png")
-    if path is None:
-        return
-    plt = common.pyplot()
-    tasks = list(report["runs"])
-    figure, axes = plt.subplots(1, len(tasks), figsize=(6 * len(tasks), 4), squeeze=False)
-    for axis, task in zip(axes[0], tasks):
+    """One figure per task, ``memory_tasks_<task>.png``: the metric against the gap, per cell type."""
+    for task, by_cell in report["runs"].items():
+        path = common.figure_path(out, f"memory_tasks_{task}.png")
+        if path is None:
+            return
+        plt = common.pyplot()
+        figure, axis = plt.subplots(figsize=(6, 4))
         gaps = gaps_of(task, config)
-        for cell_type, by_gap in report["runs"][task].items():
+        for cell_type, by_gap in by_cell.items():
             means = [np.mean(metrics(by_gap[gap])) for gap in gaps]
             spreads = [np.std(metrics(by_gap[gap])) for gap in gaps]
             axis.errorbar(gaps, means, yerr=spreads, marker="o", capsize=3, label=cell_type)
         if task == "adding":
             axis.axhline(ADDING_BASELINE_MSE, color="gray", linestyle="--", label="predict the mean")
             axis.set_ylabel("held-out MSE")
+            axis.set_xlabel("T (sequence length)")
         else:
             axis.axhline(1 / ALPHABET, color="gray", linestyle="--", label="chance")
             axis.set_ylabel("recall accuracy")
+            axis.set_xlabel("gap (blank steps)")
         axis.set_xscale("log")
-        axis.set_xlabel("T (sequence length)" if task == "adding" else "gap (blank steps)")
-        axis.set_title(f"{task} problem")
+        axis.set_title(f"{'adding problem' if task == 'adding' else 'copy-memory task'}, seeds {list(config.seeds)}")
         axis.legend()
-    figure.tight_layout()
-    figure.savefig(path, dpi=80)
-    print(f"figure: {path}")
+        figure.tight_layout()
+        figure.savefig(path, dpi=80)
+        plt.close(figure)
+        print(f"figure: {path}")
 
 
 def main(argv=None) -> dict:
@@ -288,7 +293,7 @@ def main(argv=None) -> dict:
     if args.cells:
         overrides["cells"] = tuple(c.strip() for c in args.cells.split(",") if c.strip())
     if args.max_steps:
-        overrides["max_steps"] = args.max_steps
+        overrides["max_steps"] = overrides["copy_max_steps"] = args.max_steps
     try:
         config = replace(config, **overrides)
     except ValueError as error:

@@ -44,7 +44,7 @@ class Config:
     eval_size: int
 
 
-FULL = Config(seeds=(0, 1, 2), steps=600, seq2seq_steps=1500, batch_size=64, hidden_size=48,
+FULL = Config(seeds=(0, 1, 2), steps=800, seq2seq_steps=2000, batch_size=64, hidden_size=48,
               learning_rate=1e-2, eval_size=1000)
 QUICK = replace(FULL, seeds=(0,), steps=150, seq2seq_steps=300, eval_size=300)
 
@@ -229,7 +229,11 @@ def many_to_many_unaligned(config: Config, seed: int, min_length: int = 3, max_l
     decoded = model.greedy(source, lengths, steps=target.shape[0])
     token_accuracy, exact = seq2seq.accuracy(decoded, target)
     example = [int(t) - seq2seq.SPECIAL_TOKENS for t in source[:lengths[0], 0]]
-    output = [int(t) - seq2seq.SPECIAL_TOKENS for t in decoded[:, 0] if t >= seq2seq.SPECIAL_TOKENS]
+    output = []
+    for token in decoded[:, 0]:
+        if token == seq2seq.END:
+            break
+        output.append(int(token) - seq2seq.SPECIAL_TOKENS)
     return {"metric": float(exact.mean()), "token_accuracy": float(token_accuracy.mean()),
             "baseline": float(np.mean(SYMBOLS ** -lengths.astype(float))), "example": (example, output)}
 
