@@ -192,19 +192,29 @@ def bench_one(mode, size, rounds, repeats, torch_python, tmpdir):
     return times, check
 
 
-def print_row(mode, size, times, check):
+def print_row(mode, size, times, check, columns):
     cells = [f"{mode:8s} {size[0]:3d} {size[1]:4d} {size[2]:4d}"]
-    for name in TIMED:
+    for name in columns:
         our_median, our_spread = summarize(times["ours"][name])
-        cell = f"{our_median * 1e3:7.2f}±{our_spread:3.0f}%"
+        cell = f"{our_median * 1e3:7.2f} ±{our_spread:3.0f}%"
         if times["torch"][name]:
             their_median, their_spread = summarize(times["torch"][name])
-            cell += f" {their_median * 1e3:7.2f}±{their_spread:3.0f}% {our_median / their_median:5.2f}x"
+            best_ratio = min(times["ours"][name]) / min(times["torch"][name])
+            cell += (f" {their_median * 1e3:7.2f} ±{their_spread:3.0f}% {our_median / their_median:5.2f}x"
+                     f" ({best_ratio:4.2f}x)")
         cells.append(cell)
     if check is not None:
         error, where = check
         cells.append(f"{'ok' if error < 2e-4 else 'MISMATCH'} {error:.1e}{' ' + where if error >= 2e-4 else ''}")
     print(" | ".join(cells), flush=True)
+
+
+def wait_for_quiet(max_load, max_wait):
+    """Wait (up to ``max_wait`` s) until the 1-minute load average is below ``max_load``."""
+    deadline = time.time() + max_wait
+    while os.getloadavg()[0] >= max_load and time.time() < deadline:
+        time.sleep(5)
+    return os.getloadavg()[0]
 
 
 def measure_memory(batch=64, steps=100, hidden=512):
@@ -231,6 +241,8 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=3, help="timed calls per round and process")
     parser.add_argument("--torch-python", help="a Python interpreter with PyTorch installed")
     parser.add_argument("--memory-only", action="store_true")
+    parser.add_argument("--inference", action="store_true", help="also time the no-grad forward")
+    parser.add_argument("--quiet-load", type=float, help="before each row, wait until the load average is below")
     args = parser.parse_args(argv)
 
     if not args.memory_only:
@@ -239,16 +251,21 @@ def main(argv=None):
         if torch_python is None:
             print("!" * 78 + "\n!!! PyTorch NOT FOUND: the reference is MISSING, only our timings are shown.\n"
                   "!!! Give --torch-python or BENCH_TORCH_PYTHON (a venv with torch==2.13.0).\n" + "!" * 78)
-        print(f"float32, times in ms (median ± p10-p90 spread){', ours / PyTorch' if torch_python else ''}; "
-              f"PyTorch: {torch_python or 'missing'}")
-        header = "mode       B    T    H | " + " | ".join(
-            f"{name:^{31 if torch_python else 13}s}" for name in ("fwd (inference)", "fwd (training)", "fwd+bwd"))
-        print(header + (" | check" if torch_python else ""))
+        columns = (["forward_inference"] if args.inference else []) + ["forward", "forward_backward"]
+        titles = {"forward_inference": "fwd (no grad)", "forward": "fwd (training)", "forward_backward": "fwd+bwd"}
+        print(f"float32, ms: median ±(p90-p10)/median{'; ours, PyTorch, ratio of medians (ratio of minima)' if torch_python else ''}; "
+              f"PyTorch: {torch_python or 'MISSING'}; load average {os.getloadavg()[0]:.1f}")
+        width = 46 if torch_python else 14
+        print("mode       B    T    H | " + " | ".join(f"{titles[c]:^{width}s}" for c in columns)
+              + (" | check" if torch_python else ""))
         with tempfile.TemporaryDirectory() as tmpdir:
             for mode in args.modes.split(","):
                 for size in sizes:
+                    if args.quiet_load:
+                        wait_for_quiet(args.quiet_load, 600)
                     times, check = bench_one(mode, size, args.rounds, args.repeats, torch_python, tmpdir)
-                    print_row(mode, size, times, check)
+                    print_row(mode, size, times, check, columns)
+        print(f"load average after: {os.getloadavg()[0]:.1f}")
     peak, activations = measure_memory()
     print(f"memory, LSTM fwd+bwd (64, 100, 512): peak over baseline {peak / 1e6:.1f} MB "
           f"= {peak / activations:.2f}x the activations BPTT keeps ({activations / 1e6:.1f} MB); "

@@ -252,8 +252,10 @@ def sequence_backward(saved, grad_output=None, grad_h_n=None, grad_c_n=None, ret
     dc = zeros_or_copy(grad_c_n) if lstm else None
     dc_keep = xp.empty((batch, hidden_size), dtype) if lstm and padded is not None else None
     direct = xp.empty((batch, hidden_size), dtype) if gru else None
-    w_hh = saved.weight_hh.reshape(gate_count, hidden_size, hidden_size)
-    per_gate = xp.empty((gate_count, batch, hidden_size), dtype)
+    # dL/dh_prev = dA_t (B, G*H) @ W_hh: one product on a row-major copy of the step's gate
+    # gradients measured faster (2 threads) than G products on the gate blocks plus a sum
+    weight_hh = saved.weight_hh
+    flat = xp.empty((batch, gate_count, hidden_size), dtype) if gate_count > 1 else None
 
     order = range(steps) if saved.reverse else range(steps - 1, -1, -1)
     step_before = 1 if saved.reverse else -1
@@ -275,8 +277,11 @@ def sequence_backward(saved, grad_output=None, grad_h_n=None, grad_c_n=None, ret
             xp.copyto(d_step, 0, where=pad)
             if gru:
                 xp.copyto(hidden_n[t], 0, where=pad)
-        xp.matmul(d_step, w_hh, out=per_gate)       # dL/dh_prev, one gate at a time, then summed
-        xp.sum(per_gate, axis=0, out=spare)
+        if flat is None:
+            xp.matmul(d_step[0], weight_hh, out=spare)
+        else:
+            xp.copyto(flat.transpose(1, 0, 2), d_step)
+            xp.matmul(flat.reshape(batch, -1), weight_hh, out=spare)
         if gru:
             xp.add(spare, direct, out=spare)
         if pad is not None:
