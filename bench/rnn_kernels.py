@@ -15,6 +15,7 @@ table has our numbers only, and says loudly that the reference is missing.
     python bench/rnn_kernels.py                        # full table + memory figure
     python bench/rnn_kernels.py --modes lstm --sizes 64,32,256 --rounds 3
     python bench/rnn_kernels.py --memory-only
+    python bench/rnn_kernels.py --threads 1 --clock cpu   # both on one core, CPU time: for a busy machine
 
 The memory figure: peak bytes that LSTM forward+backward at (B, T, I=H) = (64, 100,
 512) allocates over the baseline with inputs, weights and output gradients already
@@ -34,7 +35,21 @@ import time
 import tracemalloc
 from pathlib import Path
 
-import numpy as np
+
+def _threads_from_argv(argv):
+    """``--threads N`` must reach OpenBLAS before NumPy loads it, so it is read before the import."""
+    for index, arg in enumerate(argv):
+        if arg == "--threads" and index + 1 < len(argv):
+            return argv[index + 1]
+        if arg.startswith("--threads="):
+            return arg.split("=", 1)[1]
+    return "2"
+
+
+THREADS = _threads_from_argv(sys.argv)
+os.environ["OPENBLAS_NUM_THREADS"] = THREADS
+
+import numpy as np  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -45,6 +60,7 @@ SIZES = [(32, 32, 128), (64, 32, 256), (64, 64, 256), (64, 32, 512), (16, 100, 2
 MODES = ["lstm", "gru", "rnn_tanh"]
 GATES = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "rnn_relu": 1}
 TIMED = ("forward_inference", "forward", "forward_backward")
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 RESULT_NAMES = ["grad_x", "grad_h0", "grad_c0", "grad_weight_ih", "grad_weight_hh", "grad_bias_ih", "grad_bias_hh"]
 
 
@@ -87,15 +103,15 @@ class OurProblem:
         output, h_n, c_n, saved = self.forward()
         return (output, h_n, c_n), rnn_kernels.sequence_backward(saved, *self.grads)
 
-    def time(self, repeats):
+    def time(self, repeats, clock=time.perf_counter):
         result = {}
         for name in TIMED:
             run = getattr(self, name)
             seconds = []
             for _ in range(repeats):
-                start = time.perf_counter()
+                start = clock()
                 run()
-                seconds.append(time.perf_counter() - start)
+                seconds.append(clock() - start)
             result[name] = seconds
         return result
 
@@ -121,9 +137,10 @@ def find_torch_python(explicit):
 class TorchWorker:
     """``bench/torch_worker.py --serve`` in its own process, one problem at a time."""
 
-    def __init__(self, python, mode, data_path):
+    def __init__(self, python, mode, data_path, clock_name):
         self.process = subprocess.Popen(
-            [python, str(REPO / "bench" / "torch_worker.py"), "--mode", mode, "--data", data_path, "--serve"],
+            [python, str(REPO / "bench" / "torch_worker.py"), "--mode", mode, "--data", data_path, "--serve",
+             "--threads", THREADS, "--clock", clock_name],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.ready = self._read()
 
@@ -164,7 +181,7 @@ def summarize(seconds):
     return median, spread
 
 
-def bench_one(mode, size, rounds, repeats, torch_python, tmpdir):
+def bench_one(mode, size, rounds, repeats, torch_python, tmpdir, clock_name="wall"):
     batch, steps, hidden = size
     problem = make_problem(mode, batch, steps, hidden)
     ours = OurProblem(mode, problem)
@@ -173,14 +190,14 @@ def bench_one(mode, size, rounds, repeats, torch_python, tmpdir):
     if torch_python:
         data_path = os.path.join(tmpdir, "problem.npz")
         np.savez(data_path, **problem)
-        worker = TorchWorker(torch_python, mode, data_path)
+        worker = TorchWorker(torch_python, mode, data_path, clock_name)
     times = {"ours": {k: [] for k in TIMED}, "torch": {k: [] for k in TIMED}}
     for _ in range(rounds):
         if worker:
             for name, seconds in worker.ask(f"time {repeats}").items():
                 times["torch"][name].extend(seconds)
             time.sleep(0.2)                               # let PyTorch's OpenMP threads go idle
-        for name, seconds in ours.time(repeats).items():
+        for name, seconds in ours.time(repeats, CLOCKS[clock_name]).items():
             times["ours"][name].extend(seconds)
     check = None
     if worker:
@@ -240,10 +257,15 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=5, help="alternations between PyTorch and ours")
     parser.add_argument("--repeats", type=int, default=3, help="timed calls per round and process")
     parser.add_argument("--torch-python", help="a Python interpreter with PyTorch installed")
+    parser.add_argument("--threads", default="2", help="threads for OpenBLAS and PyTorch alike (default 2)")
+    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                        help="cpu: process CPU time, for a busy machine; needs --threads 1 to mean anything")
     parser.add_argument("--memory-only", action="store_true")
     parser.add_argument("--inference", action="store_true", help="also time the no-grad forward")
     parser.add_argument("--quiet-load", type=float, help="before each row, wait until the load average is below")
     args = parser.parse_args(argv)
+    if args.clock == "cpu" and THREADS != "1":
+        parser.error("--clock cpu adds up the CPU time of every thread (spinning ones too): use it with --threads 1")
 
     if not args.memory_only:
         sizes = [tuple(int(v) for v in s.split(",")) for s in args.sizes] if args.sizes else SIZES
@@ -254,7 +276,7 @@ def main(argv=None):
         columns = (["forward_inference"] if args.inference else []) + ["forward", "forward_backward"]
         titles = {"forward_inference": "fwd (no grad)", "forward": "fwd (training)", "forward_backward": "fwd+bwd"}
         print(f"float32, ms: median ±(p90-p10)/median{'; ours, PyTorch, ratio of medians (ratio of minima)' if torch_python else ''}; "
-              f"PyTorch: {torch_python or 'MISSING'}; load average {os.getloadavg()[0]:.1f}")
+              f"PyTorch: {torch_python or 'MISSING'}; {THREADS} thread(s), {args.clock} clock; load average {os.getloadavg()[0]:.1f}")
         width = 46 if torch_python else 14
         print("mode       B    T    H | " + " | ".join(f"{titles[c]:^{width}s}" for c in columns)
               + (" | check" if torch_python else ""))
@@ -263,7 +285,8 @@ def main(argv=None):
                 for size in sizes:
                     if args.quiet_load:
                         wait_for_quiet(args.quiet_load, 600)
-                    times, check = bench_one(mode, size, args.rounds, args.repeats, torch_python, tmpdir)
+                    times, check = bench_one(mode, size, args.rounds, args.repeats, torch_python, tmpdir,
+                                             args.clock)
                     print_row(mode, size, times, check, columns)
         print(f"load average after: {os.getloadavg()[0]:.1f}")
     peak, activations = measure_memory()

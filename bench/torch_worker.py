@@ -85,15 +85,15 @@ class TorchProblem:
         torch.autograd.backward(outputs, self.grads)
         return outputs
 
-    def time(self, repeats):
+    def time(self, repeats, clock=time.perf_counter):
         result = {}
         for name in TIMED:
             run = getattr(self, name)
             seconds = []
             for _ in range(repeats):
-                start = time.perf_counter()
+                start = clock()
                 run()
-                seconds.append(time.perf_counter() - start)
+                seconds.append(clock() - start)
             result[name] = seconds
         return result
 
@@ -108,11 +108,11 @@ class TorchProblem:
         return {k: v.detach().numpy() for k, v in arrays.items()}
 
 
-def serve(problem):
+def serve(problem, clock):
     for line in sys.stdin:
         command, _, argument = line.strip().partition(" ")
         if command == "time":
-            answer = problem.time(int(argument))
+            answer = problem.time(int(argument), clock)
         elif command == "check":
             np.savez(argument, **problem.results())
             answer = {"ok": True}
@@ -131,19 +131,22 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                        help="cpu: process CPU time, robust on a busy machine but meaningful with 1 thread only")
     parser.add_argument("--serve", action="store_true", help="answer commands on stdin (see module doc)")
     args = parser.parse_args(argv)
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
     torch.set_num_threads(args.threads)
     with np.load(args.data) as data:
         problem = TorchProblem(args.mode, {k: data[k] for k in data.files})
     problem.time(2)                                    # warm up oneDNN primitives and allocators
     if args.serve:
         print(json.dumps({"ready": True, "torch": torch.__version__}), flush=True)
-        serve(problem)
+        serve(problem, clock)
         return
     times = {name: [] for name in TIMED}
     for _ in range(args.rounds):
-        for name, seconds in problem.time(args.repeats).items():
+        for name, seconds in problem.time(args.repeats, clock).items():
             times[name].extend(seconds)
     for name in TIMED:
         print(f"{name:18s} median {np.median(times[name]) * 1e3:8.2f} ms  "
