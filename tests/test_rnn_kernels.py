@@ -339,3 +339,36 @@ def test_cell_backward_matches_finite_differences(mode):
     grads = rnn_kernels.cell_backward(saved, weights[0][0] + weights[1], weights[2])
     analytic = dict(zip(NAMES, (grads[0][None],) + tuple(grads[1:])))
     assert_grads_close(analytic, numeric_grads(cell, p, weights))
+
+
+# ----------------------------------------------------------------------------- recycled buffers
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("lengths", [None, [7, 3, 5, 1]])
+def test_recycled_buffers_never_touch_returned_arrays(monkeypatch, mode, lengths):
+    """Buffers go back to the pool after use; nothing handed out may change in later calls."""
+    from tinygrad_rnn.nn import rnn_workspace
+
+    rnn_workspace.clear()
+    monkeypatch.setattr(rnn_workspace, "MIN_BYTES", 0)      # recycle every buffer, however small
+    first = make_problem(mode, steps=7, batch=4, input_size=5, hidden=6, seed=41)
+    second = make_problem(mode, steps=7, batch=4, input_size=5, hidden=6, seed=42)
+    weights = loss_weights(mode, 7, 4, 6, seed=43)
+    kept = {}
+    for need_grad in (False, True):
+        out, h_n, c_n, saved = rnn_kernels.sequence_forward(mode, *(first[k] for k in NAMES), lengths=lengths,
+                                                            need_grad=need_grad)
+        kept[need_grad] = [a.copy() for a in (out, h_n, c_n) if a is not None], [out, h_n, c_n]
+    grads = rnn_kernels.sequence_backward(saved, *weights)
+    grads_copy = [None if g is None else g.copy() for g in grads]
+    assert rnn_workspace.held_bytes() > 0, "backward should have recycled its buffers"
+    for _ in range(2):                  # reuse every pooled buffer with other numbers
+        for need_grad in (False, True):
+            _, _, _, other = rnn_kernels.sequence_forward(mode, *(second[k] for k in NAMES), lengths=lengths,
+                                                          need_grad=need_grad)
+        rnn_kernels.sequence_backward(other, *weights)
+    for copies, arrays in kept.values():
+        for copy, array in zip(copies, [a for a in arrays if a is not None]):
+            np.testing.assert_array_equal(array, copy)
+    for copy, grad in zip(grads_copy, grads):
+        if grad is not None:
+            np.testing.assert_array_equal(grad, copy)

@@ -35,6 +35,10 @@ Variable lengths: ``lengths (B,)`` ints with ``1 <= length <= T``. Padded steps
 and ``c_n`` are each sequence's state after its own last real step; with
 ``reverse=True`` steps run ``T-1 .. 0`` so each sequence starts at its own end.
 Steps where every sequence is real skip the mask work entirely.
+
+Buffers that never reach the caller (weight copies, scratch, and the saved gates
+and cell states once backward has used them) are recycled through
+``rnn_workspace`` instead of being fresh, page-faulting memory on every call.
 """
 from __future__ import annotations
 
@@ -42,6 +46,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import backend
+from . import rnn_workspace as workspace
 from .rnn_pointwise import GATE_COUNT, make_pointwise
 
 MODES = tuple(GATE_COUNT)
@@ -107,7 +112,7 @@ def _padding(xp, lengths, steps, batch):
     return xp.asarray(valid[:, :, None]), padded
 
 
-def _forward_weights(xp, pointwise, mode, weight_ih, weight_hh, bias_ih, bias_hh, hidden_size, prescale):
+def _forward_weights(xp, scratch, pointwise, mode, weight_ih, weight_hh, bias_ih, bias_hh, hidden_size, prescale):
     """Per-gate stacks ``(G, I, H)``, ``(G, H, H)`` of the transposed weights, and the folded bias ``(G, 1, H)``.
 
     For NumPy sequences (``prescale``) the weights are scaled by ``gate_scale`` and
@@ -119,9 +124,9 @@ def _forward_weights(xp, pointwise, mode, weight_ih, weight_hh, bias_ih, bias_hh
     w_hh = weight_hh.reshape(gates, hidden_size, hidden_size)
     scale = pointwise.gate_scale if prescale else None
     if scale is not None:
-        w_ih = w_ih * scale
+        w_ih = xp.multiply(w_ih, scale, out=scratch.empty(w_ih.shape, w_ih.dtype))
     if prescale:
-        w_hh_t = xp.empty_like(w_hh)
+        w_hh_t = scratch.empty(w_hh.shape, w_hh.dtype)
         if scale is None:
             xp.copyto(w_hh_t, w_hh.transpose(0, 2, 1))
         else:
@@ -169,20 +174,24 @@ def sequence_forward(mode, x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_h
     valid, padded = _padding(xp, lengths, steps, batch)
     prescale = steps > 1 if _prescale is None else _prescale
     bias_hn = bias_hh[2 * hidden_size:].astype(dtype, copy=False) if gru and bias_hh is not None else None
-    pointwise = make_pointwise(mode, xp, batch, hidden_size, dtype, prescaled=prescale, bias_hn=bias_hn)
-    w_ih_t, w_hh_t, bias = _forward_weights(xp, pointwise, mode, weight_ih, weight_hh, bias_ih, bias_hh,
+    scratch = workspace.Scratch(xp)
+    pointwise = make_pointwise(mode, xp, batch, hidden_size, dtype, prescaled=prescale, bias_hn=bias_hn,
+                               empty=scratch.empty)
+    w_ih_t, w_hh_t, bias = _forward_weights(xp, scratch, pointwise, mode, weight_ih, weight_hh, bias_ih, bias_hh,
                                             hidden_size, prescale)
 
     gate_count = pointwise.gate_count
-    gates = xp.matmul(x.reshape(steps * batch, -1), w_ih_t)          # (G, T*B, H)
+    state_shape = (steps, batch, hidden_size)
+    gates = workspace.take(xp, (gate_count,) + state_shape, dtype)
+    xp.matmul(x.reshape(steps * batch, -1), w_ih_t, out=gates.reshape(gate_count, steps * batch, hidden_size))
     if bias is not None:
-        gates += bias
-    gates = gates.reshape(gate_count, steps, batch, hidden_size)
-    h_states = gates[0] if gate_count == 1 else xp.empty((steps, batch, hidden_size), dtype)
-    c_states = xp.empty((steps, batch, hidden_size), dtype) if lstm and need_grad else None
-    c_pingpong = xp.empty((2, batch, hidden_size), dtype) if lstm and not need_grad else None
-    hidden_n = xp.empty((steps if need_grad else 1, batch, hidden_size), dtype) if gru else None
-    recurrent = xp.empty((gate_count, batch, hidden_size), dtype)
+        gates.reshape(gate_count, steps * batch, hidden_size)[...] += bias
+    h_states = gates[0] if gate_count == 1 else workspace.take(xp, state_shape, dtype)
+    c_states = workspace.take(xp, state_shape, dtype) if lstm and need_grad else None
+    c_pingpong = scratch.empty((2, batch, hidden_size), dtype) if lstm and not need_grad else None
+    hidden_n = workspace.take(xp, state_shape, dtype) if gru and need_grad else None
+    hn_step = scratch.empty((batch, hidden_size), dtype) if gru and not need_grad else None
+    recurrent = scratch.empty((gate_count, batch, hidden_size), dtype)
 
     h_prev, c_prev, c_out, hn_out = h0, c0, None, None
     order = range(steps - 1, -1, -1) if reverse else range(steps)
@@ -192,7 +201,7 @@ def sequence_forward(mode, x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_h
         if lstm:
             c_out = c_states[t] if need_grad else c_pingpong[k & 1]
         if gru:
-            hn_out = hidden_n[t] if need_grad else hidden_n[0]
+            hn_out = hidden_n[t] if need_grad else hn_step
         pointwise.forward_step(gates[:, t], recurrent, h_prev, c_prev, h_out, c_out, hn_out)
         if padded is not None and padded[t] is not None:
             xp.copyto(h_out, h_prev, where=padded[t])
@@ -203,8 +212,11 @@ def sequence_forward(mode, x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_h
     output = h_states if valid is None else xp.where(valid, h_states, 0)
     h_n = h_prev.copy()
     c_n = c_prev.copy() if lstm else None
+    scratch.release()
     saved = None
-    if need_grad:
+    if not need_grad:
+        workspace.give(xp, None if gate_count == 1 else gates, None if valid is None else h_states)
+    else:
         saved = SavedSequence(mode=mode, reverse=reverse, x=x, h0=h0, c0=c0, weight_ih=weight_ih,
                               weight_hh=weight_hh, has_bias_ih=bias_ih is not None,
                               has_bias_hh=bias_hh is not None, gates=None if gate_count == 1 else gates,
@@ -231,16 +243,21 @@ def sequence_backward(saved, grad_output=None, grad_h_n=None, grad_c_n=None, ret
     steps, batch, _ = x.shape
     hidden_size = saved.weight_hh.shape[1]
     lstm, gru = mode == "lstm", mode == "gru"
-    pointwise = make_pointwise(mode, xp, batch, hidden_size, dtype, prescaled=True)
+    scratch = workspace.Scratch(xp)
+    pointwise = make_pointwise(mode, xp, batch, hidden_size, dtype, prescaled=True, empty=scratch.empty)
     gate_count = pointwise.gate_count
     if saved.gates is None:                       # RNN: the activations are the states
-        d_gates = xp.empty((1, steps, batch, hidden_size), dtype)
+        d_gates = scratch.empty((1, steps, batch, hidden_size), dtype)
         hidden_n = None
+    elif retain_saved:
+        d_gates = scratch.empty(saved.gates.shape, dtype)
+        xp.copyto(d_gates, saved.gates)
+        hidden_n = None
+        if gru:
+            hidden_n = scratch.empty(saved.hidden_n.shape, dtype)
+            xp.copyto(hidden_n, saved.hidden_n)
     else:
-        d_gates = saved.gates.copy() if retain_saved else saved.gates
-        hidden_n = saved.hidden_n
-        if gru and retain_saved:
-            hidden_n = hidden_n.copy()
+        d_gates, hidden_n = saved.gates, saved.hidden_n
     activations = h_states[None] if saved.gates is None else d_gates
     padded, c_states = saved.padded, saved.c_states
 
@@ -248,14 +265,14 @@ def sequence_backward(saved, grad_output=None, grad_h_n=None, grad_c_n=None, ret
         return xp.zeros((batch, hidden_size), dtype) if grad is None else grad.astype(dtype, copy=True)
 
     carry_h, spare = zeros_or_copy(grad_h_n), xp.empty((batch, hidden_size), dtype)
-    dh_buffer = xp.empty((batch, hidden_size), dtype) if grad_output is not None else None
+    dh_buffer = scratch.empty((batch, hidden_size), dtype) if grad_output is not None else None
     dc = zeros_or_copy(grad_c_n) if lstm else None
-    dc_keep = xp.empty((batch, hidden_size), dtype) if lstm and padded is not None else None
-    direct = xp.empty((batch, hidden_size), dtype) if gru else None
+    dc_keep = scratch.empty((batch, hidden_size), dtype) if lstm and padded is not None else None
+    direct = scratch.empty((batch, hidden_size), dtype) if gru else None
     # dL/dh_prev = dA_t (B, G*H) @ W_hh: one product on a row-major copy of the step's gate
     # gradients measured faster (2 threads) than G products on the gate blocks plus a sum
     weight_hh = saved.weight_hh
-    flat = xp.empty((batch, gate_count, hidden_size), dtype) if gate_count > 1 else None
+    flat = scratch.empty((batch, gate_count, hidden_size), dtype) if gate_count > 1 else None
 
     order = range(steps) if saved.reverse else range(steps - 1, -1, -1)
     step_before = 1 if saved.reverse else -1
@@ -290,19 +307,23 @@ def sequence_backward(saved, grad_output=None, grad_h_n=None, grad_c_n=None, ret
                 xp.copyto(dc, dc_keep, where=pad)
         carry_h, spare = spare, carry_h
 
-    grad_weight_hh, grad_bias_hh = _weight_and_bias_grads(xp, d_gates, h_states, saved.h0, saved.reverse,
-                                                          saved.has_bias_hh)
+    grad_weight_hh, grad_bias_hh = _weight_and_bias_grads(xp, scratch, d_gates, h_states, saved.h0,
+                                                          saved.reverse, saved.has_bias_hh)
     if gru:                                       # the input side differs from the recurrent side in n
         xp.copyto(d_gates[2], hidden_n)
     d_stack = d_gates.reshape(gate_count, steps * batch, hidden_size)
     x_flat = x.reshape(steps * batch, -1)
     grad_weight_ih = xp.matmul(d_stack.transpose(0, 2, 1), x_flat).reshape(gate_count * hidden_size, -1)
     grad_bias_ih = _gate_sums(xp, d_stack) if saved.has_bias_ih else None
-    grad_x = _input_grad(xp, d_stack, saved.weight_ih.reshape(gate_count, hidden_size, -1)).reshape(x.shape)
+    grad_x = _input_grad(xp, scratch, d_stack, saved.weight_ih.reshape(gate_count, hidden_size, -1))
+    scratch.release()
     if not retain_saved:
+        # nothing returned is a view of these: they go back to the pool (the states only when
+        # they are not the output the caller holds)
+        workspace.give(xp, saved.gates, saved.hidden_n, saved.c_states, None if padded is None else h_states)
         saved.consumed = True
         saved.gates = saved.hidden_n = saved.c_states = saved.h_states = None
-    return grad_x, carry_h, dc, grad_weight_ih, grad_weight_hh, grad_bias_ih, grad_bias_hh
+    return grad_x.reshape(x.shape), carry_h, dc, grad_weight_ih, grad_weight_hh, grad_bias_ih, grad_bias_hh
 
 
 def _gate_sums(xp, d_stack):
@@ -310,18 +331,18 @@ def _gate_sums(xp, d_stack):
     return xp.matmul(xp.ones(d_stack.shape[1], d_stack.dtype), d_stack).reshape(-1)
 
 
-def _input_grad(xp, d_stack, w_ih):
+def _input_grad(xp, scratch, d_stack, w_ih):
     """``sum_k dA_k (N, H) @ W_ih_k (H, I)``: one product per gate into one buffer, summed in place."""
     grad = xp.matmul(d_stack[0], w_ih[0])
     if d_stack.shape[0] > 1:
-        term = xp.empty_like(grad)
+        term = scratch.empty(grad.shape, grad.dtype)
         for gate in range(1, d_stack.shape[0]):
             xp.matmul(d_stack[gate], w_ih[gate], out=term)
             grad += term
     return grad
 
 
-def _weight_and_bias_grads(xp, d_gates, h_states, h0, reverse, has_bias):
+def _weight_and_bias_grads(xp, scratch, d_gates, h_states, h0, reverse, has_bias):
     """``grad_weight_hh = sum_t dA_t^T h_prev_t`` (per gate, two products) and the recurrent bias gradient."""
     gate_count, steps, batch, hidden_size = d_gates.shape
     first = steps - 1 if reverse else 0
@@ -329,7 +350,8 @@ def _weight_and_bias_grads(xp, d_gates, h_states, h0, reverse, has_bias):
     if steps > 1:
         later, prev = (d_gates[:, :-1], h_states[1:]) if reverse else (d_gates[:, 1:], h_states[:-1])
         later = later.reshape(gate_count, (steps - 1) * batch, hidden_size)
-        grad += xp.matmul(later.transpose(0, 2, 1), prev.reshape((steps - 1) * batch, -1))
+        term = scratch.empty(grad.shape, grad.dtype)
+        grad += xp.matmul(later.transpose(0, 2, 1), prev.reshape((steps - 1) * batch, -1), out=term)
     bias = _gate_sums(xp, d_gates.reshape(gate_count, steps * batch, hidden_size)) if has_bias else None
     return grad.reshape(gate_count * hidden_size, -1), bias
 

@@ -54,16 +54,16 @@ class LSTMPointwise:
     gate_count = 4
     has_direct_hidden_grad = False
 
-    def __init__(self, xp, batch, hidden_size, dtype, prescaled):
+    def __init__(self, xp, batch, hidden_size, dtype, prescaled, empty):
         self.xp, self.prescaled = xp, prescaled
         # sigmoid(a) = 0.5 + 0.5 * tanh(a / 2) on i, f, o; tanh(a) on g
         self.gate_scale = _per_gate(xp, dtype, [0.5, 0.5, 1.0, 0.5])
         self.gate_offset = _per_gate(xp, dtype, [0.5, 0.5, 0.0, 0.5])
         # d act / d a = (1 - y) * (y + shift): y (1 - y) for sigmoids, (1 - g)(1 + g) for tanh
         self.deriv_shift = _per_gate(xp, dtype, [0.0, 0.0, 1.0, 0.0])
-        self.work = xp.empty((batch, hidden_size), dtype)
-        self.d_act = xp.empty((4, batch, hidden_size), dtype)
-        self.deriv = xp.empty((4, batch, hidden_size), dtype)
+        self.work = empty((batch, hidden_size), dtype)
+        self.d_act = empty((4, batch, hidden_size), dtype)
+        self.deriv = empty((4, batch, hidden_size), dtype)
 
     def forward_step(self, gates, rec, h_prev, c_prev, h_out, c_out, hn_out):
         """gates: input part on entry, activations ``i, f, g, o`` on exit; rec: recurrent product.
@@ -114,12 +114,12 @@ class GRUPointwise:
     gate_count = 3
     has_direct_hidden_grad = True
 
-    def __init__(self, xp, batch, hidden_size, dtype, prescaled, bias_hn=None):
+    def __init__(self, xp, batch, hidden_size, dtype, prescaled, empty, bias_hn=None):
         self.xp, self.prescaled, self.bias_hn = xp, prescaled, bias_hn
         self.gate_scale = _per_gate(xp, dtype, [0.5, 0.5, 1.0])
-        self.work = xp.empty((batch, hidden_size), dtype)
-        self.work2 = xp.empty((batch, hidden_size), dtype)
-        self.deriv = xp.empty((2, batch, hidden_size), dtype)
+        self.work = empty((batch, hidden_size), dtype)
+        self.work2 = empty((batch, hidden_size), dtype)
+        self.deriv = empty((2, batch, hidden_size), dtype)
 
     def forward_step(self, gates, rec, h_prev, c_prev, h_out, c_out, hn_out):
         """gates: input part (biases folded in, except ``b_hn``) on entry, ``r, z, n`` on exit.
@@ -177,11 +177,11 @@ class RNNPointwise:
     gate_count = 1
     has_direct_hidden_grad = False
 
-    def __init__(self, xp, batch, hidden_size, dtype, prescaled, nonlinearity="tanh"):
+    def __init__(self, xp, batch, hidden_size, dtype, prescaled, empty, nonlinearity="tanh"):
         self.xp, self.relu = xp, nonlinearity == "relu"
         self.gate_scale = None
-        self.work = xp.empty((batch, hidden_size), dtype)
-        self.positive = xp.empty((batch, hidden_size), bool) if self.relu else None
+        self.work = empty((batch, hidden_size), dtype)
+        self.positive = empty((batch, hidden_size), bool) if self.relu else None
 
     def forward_step(self, gates, rec, h_prev, c_prev, h_out, c_out, hn_out):
         """gates ``(1, B, H)``: input part on entry, ``h'`` on exit (``h_out`` is ``gates[0]``)."""
@@ -204,14 +204,18 @@ class RNNPointwise:
             xp.multiply(self.work, dh, out=d_a)
 
 
-def make_pointwise(mode, xp, batch, hidden_size, dtype, prescaled, bias_hn=None):
-    """The step object for ``mode`` on ``xp`` (CuPy gets the elementwise-kernel twin from ``rnn_cuda``)."""
+def make_pointwise(mode, xp, batch, hidden_size, dtype, prescaled, bias_hn=None, empty=None):
+    """The step object for ``mode`` on ``xp`` (CuPy gets the elementwise-kernel twin from ``rnn_cuda``).
+
+    ``empty(shape, dtype)`` allocates its scratch buffers (default ``xp.empty``).
+    """
     if xp is not backend.numpy:
         from . import rnn_cuda  # noqa: PLC0415 - only on GPU
 
         return rnn_cuda.make_pointwise(mode, xp, batch, hidden_size, dtype, bias_hn=bias_hn)
+    empty = empty or xp.empty
     if mode == "lstm":
-        return LSTMPointwise(xp, batch, hidden_size, dtype, prescaled)
+        return LSTMPointwise(xp, batch, hidden_size, dtype, prescaled, empty)
     if mode == "gru":
-        return GRUPointwise(xp, batch, hidden_size, dtype, prescaled, bias_hn=bias_hn)
-    return RNNPointwise(xp, batch, hidden_size, dtype, prescaled, nonlinearity=mode[len("rnn_"):])
+        return GRUPointwise(xp, batch, hidden_size, dtype, prescaled, empty, bias_hn=bias_hn)
+    return RNNPointwise(xp, batch, hidden_size, dtype, prescaled, empty, nonlinearity=mode[len("rnn_"):])
