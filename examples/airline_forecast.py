@@ -233,6 +233,7 @@ def plot(results: dict, out: str | None) -> None:
             mean_forecast = np.mean(by_protocol[protocol]["forecasts"], axis=0)
             axis.plot(months[-TEST_MONTHS:], mean_forecast, label=method)
         axis.set_xlim(1956, 1961)
+        axis.set_ylim(250, 700)
         axis.set_title(protocol)
         axis.set_xlabel("year")
         axis.legend(fontsize=7)

@@ -43,8 +43,9 @@ class Config:
             raise ValueError(f"need 1 <= min_length <= max_length, got {self.min_length}, {self.max_length}")
 
 
-FULL = Config(seeds=(0, 1), symbols=10, min_length=2, max_length=30, eval_lengths=(5, 10, 15, 20, 25, 30),
-              embedding_size=16, variants=((False, 32), (True, 32), (False, 64)), steps=1200, batch_size=64, learning_rate=5e-3, eval_size=200)
+FULL = Config(seeds=(0, 1, 2), symbols=10, min_length=2, max_length=30, eval_lengths=(5, 10, 15, 20, 25, 30),
+              embedding_size=16, variants=((False, 32), (True, 32), (False, 64)), steps=1200, batch_size=64,
+              learning_rate=5e-3, eval_size=200)
 QUICK = replace(FULL, seeds=(0,), max_length=16, eval_lengths=(4, 16), variants=((False, 32), (True, 32)), steps=200,
                 eval_size=100)
 

@@ -12,8 +12,12 @@ Three measurements on the adding problem (see ``memory_tasks.py``):
    For the LSTM the cell state's ``||dLoss/dc_t||`` is reported too.
 2. **Exploding gradients.** A tanh RNN (and a ReLU RNN) whose recurrent matrix is
    ``scale`` times a random orthogonal matrix: the ratio ``g_d / g_0`` for several scales.
-3. **Clipping.** The same large-scale tanh RNN trained with plain SGD, with and without
-   ``nn.utils.clip_grad_norm_``: final error, gradient-norm spikes, divergence.
+3. **Clipping.** A tanh RNN with recurrent scale 1.5 trained with plain SGD on the adding
+   problem, with and without ``nn.utils.clip_grad_norm_``, and with smaller learning
+   rates instead of clipping: final error, gradient norms, divergence.
+
+The measurements run in float64 (the cells and inputs are cast), since a gradient that
+shrinks by 1e-20 or grows by 1e13 over 100 steps leaves float32's range.
 """
 from __future__ import annotations
 
@@ -42,10 +46,8 @@ class Config:
     distances: tuple[int, ...]
     scales: tuple[float, ...]
     clip_scale: float         # recurrent scale of the clipping experiment
-    clip_length: int
+    clip_arms: tuple[tuple[int, float, float | None], ...]   # (length T, SGD learning rate, max norm or None)
     clip_steps: int
-    clip_learning_rate: float
-    clip_norm: float
 
     def __post_init__(self):
         if max(self.distances) >= self.length:
@@ -54,9 +56,10 @@ class Config:
 
 FULL = Config(length=100, seeds=(0, 1, 2), lstm_hidden=32, train_steps=1200, batch_size=64, learning_rate=1e-2,
               measure_size=256, distances=(0, 1, 5, 10, 25, 50, 99), scales=(0.5, 0.9, 1.0, 1.1, 1.5, 3.0),
-              clip_scale=1.5, clip_length=50, clip_steps=600, clip_learning_rate=0.1, clip_norm=1.0)
+              clip_scale=1.5, clip_arms=((10, 0.1, None), (10, 0.1, 1.0), (10, 0.03, None), (10, 0.01, None),
+                                         (50, 0.1, None), (50, 0.1, 1.0)), clip_steps=1500)
 QUICK = replace(FULL, length=50, seeds=(0,), train_steps=150, measure_size=64, distances=(0, 1, 10, 25, 49),
-                scales=(0.5, 1.0, 1.5), clip_length=30, clip_steps=120)
+                scales=(0.5, 1.0, 1.5), clip_arms=((30, 0.1, None), (30, 0.1, 1.0)), clip_steps=120)
 
 
 # ------------------------------------------------------------------ models
@@ -103,12 +106,14 @@ def stepped_cell(model: Regressor) -> nn.Module:
 # ------------------------------------------------------------------ measurement
 def gradient_profile(model: Regressor, x: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
     """Mean per-example ``||dLoss/dh_t||`` indexed by distance ``T-1-t`` (and ``c_t`` for the LSTM)."""
-    step = stepped_cell(model)
+    step = stepped_cell(model).double()
+    head = nn.Linear(model.hidden_size, 1).double()
+    head.load_state_dict(model.head.state_dict())
     length, batch, _ = x.shape
-    h = tg.zeros(batch, model.hidden_size)
-    c = tg.zeros(batch, model.hidden_size)
+    h = tg.zeros(batch, model.hidden_size, dtype=tg.float64)
+    c = tg.zeros(batch, model.hidden_size, dtype=tg.float64)
     hidden_states, cell_states = [], []
-    inputs = common.tensor(x)
+    inputs = common.tensor(x, "float64")
     for t in range(length):
         if model.cell_type == "LSTM":
             h, c = step(inputs[t], (h, c))
@@ -119,7 +124,7 @@ def gradient_profile(model: Regressor, x: np.ndarray, y: np.ndarray) -> dict[str
         h.retain_grad()
         hidden_states.append(h)
     # The sum over the batch makes each example's gradient that of its own squared error.
-    loss = ((model.head(h) - common.tensor(y)) ** 2).sum()
+    loss = ((head(h) - common.tensor(y, "float64")) ** 2).sum()
     loss.backward()
 
     def norms(states):
@@ -135,11 +140,16 @@ def gradient_profile(model: Regressor, x: np.ndarray, y: np.ndarray) -> dict[str
 
 
 def decay_per_step(norms: np.ndarray) -> float:
-    """Geometric mean ratio of successive norms, from the first non-zero one to the farthest."""
-    start = int(np.argmax(norms > 0))  # the LSTM's last c_t is not read by the loss: norm 0
-    if norms[start] <= 0 or norms[-1] <= 0 or not np.isfinite(norms).all():
+    """Geometric mean ratio of successive norms, from the first non-zero norm to the last.
+
+    The LSTM's last ``c_t`` is not read by the loss (norm 0), and a gradient that
+    vanishes fast enough underflows to exactly 0 even in float64: both ends are trimmed.
+    """
+    positive = np.flatnonzero((norms > 0) & np.isfinite(norms))
+    if len(positive) < 2 or not np.isfinite(norms).all():
         return float("nan")
-    return float(np.exp(np.log(norms[-1] / norms[start]) / (len(norms) - 1 - start)))
+    start, end = positive[0], positive[-1]
+    return float(np.exp(np.log(norms[end] / norms[start]) / (end - start)))
 
 
 def train(model: Regressor, rng, config: Config, steps: int, length: int, learning_rate: float,
@@ -205,19 +215,25 @@ def exploding(config: Config) -> dict:
     return ratios
 
 
+def arm_label(length: int, learning_rate: float, clip: float | None) -> str:
+    clipping_text = f"clip_grad_norm_({clip:g})" if clip is not None else "no clipping"
+    return f"T={length}, lr {learning_rate:g}, {clipping_text}"
+
+
 def clipping(config: Config, verbose: bool) -> dict:
-    """A tanh RNN at ``clip_scale`` trained by SGD without and with gradient-norm clipping."""
+    """A tanh RNN at ``clip_scale`` trained by SGD in every (length, learning rate, clipping) arm."""
     hidden = hidden_sizes(config)["RNN"]
     outcomes = {}
-    for label, clip in (("no clipping", None), (f"clip_grad_norm_({config.clip_norm})", config.clip_norm)):
+    for length, learning_rate, clip in config.clip_arms:
+        label = arm_label(length, learning_rate, clip)
         outcomes[label] = []
         for seed in config.seeds:
             rng = common.seed_everything(seed)
             model = Regressor("RNN", hidden)
             set_recurrent_scale(model, config.clip_scale, rng)
             with np.errstate(all="ignore"):
-                result = train(model, rng, config, config.clip_steps, config.clip_length,
-                               config.clip_learning_rate, optimizer_name="sgd", clip=clip)
+                result = train(model, rng, config, config.clip_steps, length, learning_rate,
+                               optimizer_name="sgd", clip=clip)
             outcomes[label].append(result)
             if verbose:
                 print(f"  {label}, seed {seed}: MSE {result['mse']:.4f}, "
@@ -234,7 +250,7 @@ def run(config: Config = FULL, out: str | None = None, verbose: bool = True) -> 
     return report
 
 
-def summarise(report: dict, config: Config) -> dict:
+def summarise(report: dict) -> dict:
     """Numbers the tables print, also used by the tests: mean norms per distance and decay per step."""
     summary = {}
     for (cell_type, stage), runs in report["vanishing"]["profiles"].items():
@@ -252,22 +268,23 @@ def print_tables(report: dict, config: Config) -> None:
           f"mean over seeds {list(config.seeds)}); sizes: "
           + ", ".join(f"{cell_type} hidden {hidden}" for cell_type, hidden in sizes.items()))
     rows = []
-    for (cell_type, state, stage), entry in summarise(report, config).items():
+    for (cell_type, state, stage), entry in summarise(report).items():
         name = f"{cell_type} {'c_t' if state == 'c' else 'h_t'}"
         rows.append([name, stage] + [f"{entry['norms'][d]:.2e}" for d in config.distances]
                     + [f"{entry['decay']:.3f}"])
     print(common.markdown_table(["state", "when"] + [f"d={d}" for d in config.distances] + ["decay/step"], rows))
-    print("trained held-out MSE: " + ", ".join(
-        f"{cell_type} {common.mean_std(values, 4)}" for cell_type, values in report["vanishing"]["trained_mse"].items()))
+    trained_mse = report["vanishing"]["trained_mse"]
+    print("trained held-out MSE: " + ", ".join(f"{cell_type} {common.mean_std(values, 4)}"
+                                               for cell_type, values in trained_mse.items()))
 
-    print(f"\n2. RNN at init with W_hh = scale x orthogonal: ratio ||dL/dh_(T-1-d)|| / ||dL/dh_(T-1)||")
+    print("\n2. RNN at init with W_hh = scale x orthogonal: ratio ||dL/dh_(T-1-d)|| / ||dL/dh_(T-1)||")
     rows = [[nonlinearity, f"{scale:g}"] + [f"{ratio[d]:.2e}" for d in config.distances[1:]]
             + [f"{decay_per_step(ratio):.3f}"] for (nonlinearity, scale), ratio in report["exploding"].items()]
     print(common.markdown_table(["nonlinearity", "scale"] + [f"d={d}" for d in config.distances[1:]]
                                 + ["decay/step"], rows))
 
-    print(f"\n3. tanh RNN, W_hh = {config.clip_scale} x orthogonal, plain SGD lr {config.clip_learning_rate}, "
-          f"adding problem T={config.clip_length}, {config.clip_steps} steps, seeds {list(config.seeds)}")
+    print(f"\n3. tanh RNN, W_hh = {config.clip_scale} x orthogonal, plain SGD on the adding problem, "
+          f"{config.clip_steps} steps, seeds {list(config.seeds)} (diverged: the loss became inf/nan)")
     rows = []
     for label, runs in report["clipping"].items():
         norms = np.concatenate([r["gradient_norms"] for r in runs])
@@ -287,9 +304,10 @@ def plot(report: dict, config: Config, out: str | None) -> None:
         return
     plt = common.pyplot()
     figure, axes = plt.subplots(1, 3, figsize=(16, 4.5))
-    for (cell_type, state, stage), entry in summarise(report, config).items():
+    for (cell_type, state, stage), entry in summarise(report).items():
         style = "-" if stage == "trained" else "--"
         axes[0].semilogy(entry["norms"], style, label=f"{cell_type} {state}_t, {stage}")
+    axes[0].set_ylim(1e-25, 1e2)
     axes[0].set_xlabel("distance from the loss (steps)")
     axes[0].set_ylabel("mean ||dLoss/d state||")
     axes[0].set_title(f"gradient flow, adding problem T={config.length}")
@@ -302,11 +320,11 @@ def plot(report: dict, config: Config, out: str | None) -> None:
     axes[1].legend(fontsize=7)
     for label, runs in report["clipping"].items():
         for index, result in enumerate(runs):
-            axes[2].semilogy(result["gradient_norms"], alpha=0.7, color="C0" if label == "no clipping" else "C1",
+            axes[2].semilogy(result["gradient_norms"], alpha=0.6, color=f"C{list(report['clipping']).index(label)}",
                              label=label if index == 0 else None)
     axes[2].set_xlabel("training step")
     axes[2].set_ylabel("gradient norm (before clipping)")
-    axes[2].set_title(f"SGD, tanh RNN, scale {config.clip_scale}")
+    axes[2].set_title(f"SGD, tanh RNN, recurrent scale {config.clip_scale}")
     axes[2].legend(fontsize=7)
     figure.tight_layout()
     figure.savefig(path, dpi=80)

@@ -90,7 +90,7 @@ def test_memory_task_generators(examples_path):
 
 def test_gradient_flow_vanishing_exploding_and_clipping(examples_path, tmp_path):
     module, report = quick("gradient_flow", tmp_path)
-    summary = module.summarise(report, module.QUICK)
+    summary = module.summarise(report)
     for cell in ("RNN", "LSTM", "GRU"):
         assert summary[(cell, "h", "init")]["decay"] < 0.8  # vanishing at initialisation
         norms = summary[(cell, "h", "init")]["norms"]
