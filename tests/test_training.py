@@ -109,7 +109,8 @@ def test_max_time_stops_saves_and_resume_finishes(tmp_path):
 
 def test_plateau_decays_lr_and_early_stopping_ends_training(tmp_path):
     # A learning rate this small cannot change greedy output: dev BLEU never improves after epoch 1.
-    config = TINY.replace(lr=1e-12, epochs=5, early_stopping=2, lr_patience=0, lr_decay=0.5, plateau_metric="bleu")
+    config = TINY.replace(lr=1e-12, epochs=5, early_stopping=2, lr_patience=0, lr_decay=0.5, plateau_metric="bleu",
+                          lr_decay_start=0)
     result = train(config, tmp_path / "model", evaluate_test=False)
     assert result.stop_reason == STOP_EARLY
     epochs = log_events(tmp_path / "model", "epoch")
@@ -117,6 +118,13 @@ def test_plateau_decays_lr_and_early_stopping_ends_training(tmp_path):
     assert [e["lr"] for e in epochs] == pytest.approx([1e-12, 0.5e-12, 0.25e-12])
     with pytest.raises(ConfigError, match="already finished"):
         train(config.replace(epochs=9), tmp_path / "model", resume=True, explicit={"epochs"})
+
+
+def test_fixed_decay_halves_the_lr_every_epoch_from_the_start_epoch(tmp_path):
+    config = TINY.replace(epochs=4, lr_decay=0.5, lr_decay_start=3, early_stopping=0)
+    train(config, tmp_path / "model", evaluate_test=False)
+    epochs = log_events(tmp_path / "model", "epoch")
+    assert [e["lr"] for e in epochs] == pytest.approx([5e-3, 5e-3, 2.5e-3, 1.25e-3])
 
 
 def test_fresh_run_refuses_an_existing_model_and_resume_refuses_changes(tmp_path):

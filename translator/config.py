@@ -26,8 +26,11 @@ of epochs (so the default run is reproducible; no time budget cuts it short):
 - Adam at 3e-3 with batch 64: with only 4 passes over the data, more and smaller updates win.
   In one-epoch trials on a 30k-pair sample, batch 64 reached a dev loss of 2.86 against 3.33 for
   batch 128 at about 25% fewer tokens/s, and lr 3e-3 with dropout 0.2 lowered it to 2.73;
-- label smoothing 0.1, gradient norm clipped at 5, learning rate halved whenever the dev loss
-  does not improve, early stopping after 3 epochs without a better dev BLEU.
+- label smoothing 0.1, gradient norm clipped at 5, early stopping after 3 epochs without a better
+  dev BLEU;
+- the learning rate halved at the start of every epoch from the second on (3e-3, 1.5e-3, 7.5e-4,
+  3.75e-4). With a constant 3e-3 (halved only on a dev-loss plateau, which never came) the dev
+  BLEU stalled at 29 after epoch 2 of the first full run, with the training loss flat.
 """
 
 from __future__ import annotations
@@ -117,6 +120,8 @@ class TrainConfig:
     lr_decay: float = _option(0.5, "multiply the learning rate by this when the dev metric stops improving "
                               "(1: never)", "training")
     lr_patience: int = _option(0, "epochs without dev improvement before the learning rate decays", "training")
+    lr_decay_start: int = _option(2, "from this epoch on, multiply the learning rate by --lr-decay at the start of "
+                                  "every epoch, whatever the dev metric (0: decay only on a plateau)", "training")
     plateau_metric: str = _option("loss", "dev metric watched for learning-rate decay", "training",
                                   choices=PLATEAU_METRICS)
     early_stopping: int = _option(3, "stop after this many epochs without a better dev BLEU (0: never)", "training")
@@ -206,6 +211,7 @@ def validate(config: TrainConfig) -> None:
     _check(0.0 <= config.teacher_forcing <= 1.0, "teacher_forcing", config.teacher_forcing, "in [0, 1]")
     _check(0.0 < config.lr_decay <= 1.0, "lr_decay", config.lr_decay, "in (0, 1]")
     _check(config.lr_patience >= 0, "lr_patience", config.lr_patience, ">= 0")
+    _check(config.lr_decay_start >= 0, "lr_decay_start", config.lr_decay_start, ">= 0 (0: only on a plateau)")
     _check(config.early_stopping >= 0, "early_stopping", config.early_stopping, ">= 0 (0 turns it off)")
     _check(config.max_time is None or config.max_time > 0, "max_time", config.max_time, "> 0 seconds")
     _check(config.seed >= 0, "seed", config.seed, ">= 0")

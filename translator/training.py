@@ -338,7 +338,12 @@ class Trainer:
         train_loss = progress.epoch_loss_sum / max(progress.epoch_tokens, 1)
         tokens_per_second = progress.epoch_tokens / max(progress.epoch_seconds, 1e-9)
         lr = self.optimizer.param_groups[0]["lr"]
-        self.scheduler.step(dev_loss if config.plateau_metric == "loss" else dev.bleu)
+        upcoming_epoch = progress.epoch + 2  # 1-based number of the epoch about to start
+        if config.lr_decay_start and upcoming_epoch >= config.lr_decay_start:
+            for group in self.optimizer.param_groups:  # a fixed decay replaces the plateau rule
+                group["lr"] *= config.lr_decay
+        else:
+            self.scheduler.step(dev_loss if config.plateau_metric == "loss" else dev.bleu)
         improved = dev.bleu > progress.best_dev_bleu
         if improved:
             progress.best_dev_bleu = dev.bleu
