@@ -68,7 +68,9 @@ class SavedSequence:
       step with none; the whole field is ``None`` without padding.
 
     Backward overwrites ``gates`` and ``hidden_n`` in place (they become the gradients)
-    unless asked to retain them, so by default it may run once.
+    unless asked to retain them, so by default it may run once; it then hands them (and
+    ``c_states``, and ``h_states`` when it is not the output) to ``rnn_workspace`` for
+    the next forward and clears these fields.
     """
 
     mode: str
