@@ -1,3 +1,16 @@
+"""Shared fixtures. First: one BLAS thread for the whole suite.
+
+On a 2-core machine with anything else running, a second OpenBLAS thread turned a 25 us matrix
+product into 90 ms (spin-waiting threads fight for the cores) and the suite ran several times
+slower. This must happen before NumPy is imported, which is why it sits at the top of conftest.
+"""
+import os as _os
+import sys as _sys
+
+if "numpy" not in _sys.modules:
+    for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        _os.environ.setdefault(_variable, "1")
+
 # --- translator data layer: the real spa-eng corpus (self-contained block) ----------------------
 import os as _data_os
 from pathlib import Path as _DataPath
