@@ -182,10 +182,10 @@ def summarize(seconds):
     return median, spread
 
 
-def bench_one(mode, size, rounds, repeats, torch_python, tmpdir, clock_name="wall"):
+def bench_one(mode, size, rounds, repeats, torch_python, tmpdir, clock_name="wall", problem_class=OurProblem):
     batch, steps, hidden = size
     problem = make_problem(mode, batch, steps, hidden)
-    ours = OurProblem(mode, problem)
+    ours = problem_class(mode, problem)
     ours.time(2)                                          # warm up
     worker = None
     if torch_python:
@@ -235,10 +235,10 @@ def wait_for_quiet(max_load, max_wait):
     return os.getloadavg()[0]
 
 
-def measure_memory(batch=64, steps=100, hidden=512):
+def measure_memory(batch=64, steps=100, hidden=512, problem_class=OurProblem):
     """Peak bytes LSTM forward+backward adds over the baseline, and the activations BPTT keeps."""
     problem = make_problem("lstm", batch, steps, hidden)
-    ours = OurProblem("lstm", problem)
+    ours = problem_class("lstm", problem)
     ours.forward_backward()                               # warm up outside the measurement
     workspace.clear()                                     # recycled buffers would hide allocations
     tracemalloc.start()
@@ -252,8 +252,8 @@ def measure_memory(batch=64, steps=100, hidden=512):
     return peak - baseline, activations, workspace.held_bytes()
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description="fused recurrent kernels vs PyTorch (float32)")
+def main(argv=None, problem_class=OurProblem, description="fused recurrent kernels vs PyTorch (float32)"):
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--modes", default=",".join(MODES), help="comma list of lstm,gru,rnn_tanh,rnn_relu")
     parser.add_argument("--sizes", nargs="*", help="B,T,H triples (I = H); default: the issue's five")
     parser.add_argument("--rounds", type=int, default=5, help="alternations between PyTorch and ours")
@@ -265,7 +265,11 @@ def main(argv=None):
     parser.add_argument("--memory-only", action="store_true")
     parser.add_argument("--inference", action="store_true", help="also time the no-grad forward")
     parser.add_argument("--quiet-load", type=float, help="before each row, wait until the load average is below")
+    parser.add_argument("--quick", action="store_true", help="two sizes, two rounds: a smoke run")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.sizes = args.sizes or ["32,32,128", "64,32,256"]
+        args.rounds = min(args.rounds, 2)
     if args.clock == "cpu" and THREADS != "1":
         parser.error("--clock cpu adds up the CPU time of every thread (spinning ones too): use it with --threads 1")
 
@@ -288,10 +292,10 @@ def main(argv=None):
                     if args.quiet_load:
                         wait_for_quiet(args.quiet_load, 600)
                     times, check = bench_one(mode, size, args.rounds, args.repeats, torch_python, tmpdir,
-                                             args.clock)
+                                             args.clock, problem_class)
                     print_row(mode, size, times, check, columns)
         print(f"load average after: {os.getloadavg()[0]:.1f}")
-    peak, activations, pooled = measure_memory()
+    peak, activations, pooled = measure_memory(problem_class=problem_class)
     print(f"memory, LSTM fwd+bwd (64, 100, 512): peak over baseline {peak / 1e6:.1f} MB "
           f"= {peak / activations:.2f}x the activations BPTT keeps ({activations / 1e6:.1f} MB); "
           f"tracemalloc from an empty buffer pool, inputs, weights and output gradients allocated before "

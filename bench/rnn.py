@@ -1,0 +1,111 @@
+"""Benchmark: ``nn.LSTM`` / ``nn.GRU`` / ``nn.RNN`` layers (through Tensor and autograd) against PyTorch.
+
+Not a test. The same harness as ``bench/rnn_kernels.py`` (same sizes, same separate-process
+PyTorch worker alternating with us, same output and gradient check, same memory figure), but our
+side is the engine's layer as a user calls it: ``output, h_n = layer(x, h0)`` with ``x`` requiring
+grad (as when it comes from an embedding), then one backward. The output gradients enter as
+``(output * g).sum() + (h_n * g_h).sum()``: the engine's backward takes one root, so this adds
+four elementwise ops over (T, B, H) that the PyTorch side does not do (about 1% of the time).
+
+    python bench/rnn.py                      # the issue's table: 2 threads, wall clock, + memory
+    python bench/rnn.py --quick              # two sizes, two rounds
+    python bench/rnn.py --threads 1 --clock cpu   # one core each, CPU time: for a busy machine
+    python bench/rnn.py --device cuda --quick     # on a GPU (ours only unless PyTorch sees it too)
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import rnn_kernels as harness  # noqa: E402  (sets the BLAS thread count before NumPy loads)
+
+import tinygrad_rnn as tg  # noqa: E402
+from tinygrad_rnn import backend, nn  # noqa: E402
+
+LAYERS = {"lstm": (nn.LSTM, {}), "gru": (nn.GRU, {}), "rnn_tanh": (nn.RNN, {}),
+          "rnn_relu": (nn.RNN, {"nonlinearity": "relu"})}
+
+
+def _device_from_argv(argv):
+    if "--device" in argv:
+        return argv[argv.index("--device") + 1]
+    return "cpu"
+
+
+DEVICE = _device_from_argv(sys.argv)
+
+
+class LayerProblem(harness.OurProblem):
+    """One engine layer with the problem's weights; the methods mirror ``torch_worker.TorchProblem``."""
+
+    def __init__(self, mode, problem):
+        self.mode, self.p = mode, problem
+        layer_class, kwargs = LAYERS[mode]
+        hidden = problem["weight_hh"].shape[1]
+        self.layer = layer_class(problem["x"].shape[2], hidden, **kwargs)
+        self.layer.load_state_dict({f"{name}_l0": problem[name]
+                                    for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")})
+        self.layer.to(DEVICE)
+
+        def tensor(name, requires_grad=False):
+            return tg.Tensor(problem[name], device=DEVICE, requires_grad=requires_grad)
+
+        self.x = tensor("x", True)
+        self.h0 = tg.Tensor(problem["h0"][None], device=DEVICE, requires_grad=True)
+        self.c0 = tg.Tensor(problem["c0"][None], device=DEVICE, requires_grad=True) if mode == "lstm" else None
+        self.grad_output = tensor("grad_output")
+        self.grad_h_n = tg.Tensor(problem["grad_h_n"][None], device=DEVICE)
+        self.grad_c_n = tg.Tensor(problem["grad_c_n"][None], device=DEVICE) if mode == "lstm" else None
+
+    def _run(self):
+        hx = (self.h0, self.c0) if self.mode == "lstm" else self.h0
+        output, state = self.layer(self.x, hx)
+        h_n, c_n = state if self.mode == "lstm" else (state, None)
+        return output, h_n, c_n
+
+    def _sync(self):
+        if DEVICE != "cpu":
+            backend.xp_for(DEVICE).cuda.Device().synchronize()
+
+    def forward_inference(self):
+        with tg.no_grad():
+            result = self._run()
+        self._sync()
+        return result
+
+    def forward(self):
+        result = self._run()
+        self._sync()
+        return result
+
+    def forward_backward(self):
+        for tensor in [self.x, self.h0, self.c0, *self.layer.parameters()]:
+            if tensor is not None:
+                tensor.grad = None
+        output, h_n, c_n = self._run()
+        loss = (output * self.grad_output).sum() + (h_n * self.grad_h_n).sum()
+        if c_n is not None:
+            loss = loss + (c_n * self.grad_c_n).sum()
+        loss.backward()
+        self._sync()
+        return output, h_n, c_n
+
+    def results(self):
+        output, h_n, c_n = self.forward_backward()
+        grads = {"grad_x": self.x.grad, "grad_h0": self.h0.grad, "grad_c0": self.c0.grad if self.c0 is not None else None}
+        arrays = {"output": output, "h_n": h_n[0], "c_n": c_n[0] if c_n is not None else None}
+        arrays.update({k: (v[0] if k in ("grad_h0", "grad_c0") else v) for k, v in grads.items() if v is not None})
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            arrays[f"grad_{name}"] = getattr(self.layer, f"{name}_l0").grad
+        return {k: backend.as_numpy(v.data) for k, v in arrays.items() if v is not None}
+
+
+if __name__ == "__main__":
+    argv = sys.argv[1:]
+    if "--device" in argv:  # consumed here; the shared harness knows nothing of devices
+        index = argv.index("--device")
+        del argv[index:index + 2]
+    harness.main(argv, problem_class=LayerProblem,
+                 description="nn.LSTM/GRU/RNN layers (Tensor + autograd) vs PyTorch (float32)")
