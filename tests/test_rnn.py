@@ -381,12 +381,30 @@ def test_clear_errors_for_wrong_inputs():
         nn.LSTM(2, 0)
 
 
-def test_backward_twice_through_fused_layer_is_a_clear_error():
+@pytest.mark.parametrize("mode", ["lstm", "gru"])
+def test_retain_graph_lets_backward_run_twice_through_fused_layers(mode):
+    """retain_graph=True keeps the kernels' saved activations: two backwards give twice the gradient."""
+    grads = {}
+    for fused in (True, False):
+        layer = make_layer(mode)
+        layer.fused = fused
+        x = tg.Tensor(random((STEPS, BATCH, INPUT), 0), requires_grad=True)
+        output, _ = layer(x)
+        loss = (output * output).sum()
+        loss.backward(retain_graph=True)
+        once = x.grad.numpy().copy()
+        loss.backward()
+        np.testing.assert_allclose(x.grad.numpy(), 2 * once, rtol=1e-12)
+        grads[fused] = x.grad.numpy()
+    np.testing.assert_allclose(grads[True], grads[False], rtol=1e-10)
+
+
+def test_backward_twice_without_retain_graph_is_a_clear_error():
     layer = make_layer("lstm")
     output, _ = layer(tg.Tensor(random((STEPS, BATCH, INPUT), 0), requires_grad=True))
     loss = output.sum()
-    loss.backward(retain_graph=True)
-    with pytest.raises(RuntimeError, match="fused=False"):
+    loss.backward()
+    with pytest.raises(RuntimeError, match="second time"):
         loss.backward()
 
 

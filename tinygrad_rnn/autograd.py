@@ -18,10 +18,16 @@ import itertools
 import weakref
 
 _grad_enabled = True
+_retaining_graph = False
 
 
 def is_grad_enabled() -> bool:
     return _grad_enabled
+
+
+def retaining_graph() -> bool:
+    """True inside ``backward(retain_graph=True)``: a Function must not consume what it saved."""
+    return _retaining_graph
 
 
 class _GradMode(contextlib.ContextDecorator):
@@ -126,6 +132,15 @@ _FREED = object()
 
 def run_backward(root, gradient, retain_graph: bool = False) -> None:
     """Propagate ``gradient`` (a raw array shaped like ``root``) to every leaf that requires grad."""
+    global _retaining_graph
+    previous, _retaining_graph = _retaining_graph, retain_graph
+    try:
+        _run_backward(root, gradient, retain_graph)
+    finally:
+        _retaining_graph = previous
+
+
+def _run_backward(root, gradient, retain_graph):
     grads = {id(root): gradient}
     keep_alive = {id(root): root}
     order = itertools.count()

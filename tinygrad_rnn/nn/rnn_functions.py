@@ -12,15 +12,15 @@ Modes: ``"lstm"`` (gates ``i, f, g, o``), ``"gru"`` (gates ``r, z, n``),
 """
 from __future__ import annotations
 
-from ..autograd import Function, is_grad_enabled
+from ..autograd import Function, is_grad_enabled, retaining_graph
 from . import rnn_kernels
 from .rnn_kernels import GATE_COUNT, MODES
 
 __all__ = ["FusedSequence", "FusedCellStep", "GATE_COUNT", "MODES"]
 
 _TWICE = ("backward ran twice through a fused {what}: its kernel reuses the saved activations as gradient "
-          "buffers, so the first backward consumed them. Run the forward again, or use the composed path "
-          "(fused=False), which supports backward(retain_graph=True)")
+          "buffers, so the first backward consumed them. Call the first backward with retain_graph=True, "
+          "or run the forward again")
 
 
 def _filter(grads, needs_input_grad):
@@ -55,7 +55,8 @@ class FusedSequence(Function):
     def backward(self, grad_output, grad_h_n, grad_c_n=None):
         if self.saved.consumed:
             raise RuntimeError(_TWICE.format(what="RNN layer"))
-        grads = rnn_kernels.sequence_backward(self.saved, grad_output, grad_h_n, grad_c_n)
+        grads = rnn_kernels.sequence_backward(self.saved, grad_output, grad_h_n, grad_c_n,
+                                              retain_saved=retaining_graph())
         return _filter(grads, self.needs_input_grad)
 
 
@@ -76,5 +77,5 @@ class FusedCellStep(Function):
     def backward(self, grad_h, grad_c=None):
         if self.saved.consumed:
             raise RuntimeError(_TWICE.format(what="cell step"))
-        grads = rnn_kernels.cell_backward(self.saved, grad_h, grad_c)
+        grads = rnn_kernels.cell_backward(self.saved, grad_h, grad_c, retain_saved=retaining_graph())
         return _filter(grads, self.needs_input_grad)
