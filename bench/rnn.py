@@ -3,9 +3,8 @@
 Not a test. The same harness as ``bench/rnn_kernels.py`` (same sizes, same separate-process
 PyTorch worker alternating with us, same output and gradient check, same memory figure), but our
 side is the engine's layer as a user calls it: ``output, h_n = layer(x, h0)`` with ``x`` requiring
-grad (as when it comes from an embedding), then one backward. The output gradients enter as
-``(output * g).sum() + (h_n * g_h).sum()``: the engine's backward takes one root, so this adds
-four elementwise ops over (T, B, H) that the PyTorch side does not do (about 1% of the time).
+grad (as when it comes from an embedding), then one backward from the outputs with the problem's
+output gradients (``tg.autograd.backward``, as the worker's ``torch.autograd.backward``).
 
     python bench/rnn.py                      # the table: 2 threads, wall clock, + memory
     python bench/rnn.py --quick              # two sizes, two rounds
@@ -85,10 +84,11 @@ class LayerProblem(harness.OurProblem):
             if tensor is not None:
                 tensor.grad = None
         output, h_n, c_n = self._run()
-        loss = (output * self.grad_output).sum() + (h_n * self.grad_h_n).sum()
+        roots, grads = [output, h_n], [self.grad_output, self.grad_h_n]
         if c_n is not None:
-            loss = loss + (c_n * self.grad_c_n).sum()
-        loss.backward()
+            roots.append(c_n)
+            grads.append(self.grad_c_n)
+        tg.autograd.backward(roots, grads)  # as torch.autograd.backward: one pass, no extra ops
         self._sync()
         return output, h_n, c_n
 

@@ -143,3 +143,13 @@ def test_factories():
     u = tg.uniform(1000, low=-2, high=-1).numpy()
     assert u.min() >= -2 and u.max() <= -1
     assert tg.randn(2, 2, requires_grad=True).requires_grad
+
+
+def test_backward_from_several_outputs_equals_summed_losses():
+    x = tensor64([1.0, -2.0, 3.0])
+    a, b = (x * x), x.exp().sum()
+    tg.autograd.backward([a, b], [np.array([1.0, 2.0, 3.0]), tg.Tensor(np.array(0.5))])
+    expected = 2 * x.numpy() * np.array([1.0, 2.0, 3.0]) + 0.5 * np.exp(x.numpy())
+    np.testing.assert_allclose(x.grad.numpy(), expected)
+    with pytest.raises(RuntimeError, match="does not match"):
+        tg.autograd.backward([x * 2], [np.ones(2)])

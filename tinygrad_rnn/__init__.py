@@ -6,6 +6,7 @@ factories (``zeros, ones, full, arange, eye, randn, rand, uniform``), ``no_grad`
 ``load``, ``gradcheck``, dtypes (``float32``, ``float64``, ...), devices
 (``set_default_device``, ``cuda_available``) and the subpackages ``nn`` and ``optim``.
 """
+from . import autograd
 from .autograd import Function, enable_grad, is_grad_enabled, no_grad
 from .backend import (cuda_available, get_default_device, get_rng_state, manual_seed, set_default_device,
                       set_rng_state)

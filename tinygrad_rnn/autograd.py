@@ -130,19 +130,39 @@ def _tensor_type():
 _FREED = object()
 
 
-def run_backward(root, gradient, retain_graph: bool = False) -> None:
-    """Propagate ``gradient`` (a raw array shaped like ``root``) to every leaf that requires grad."""
+def run_backward(roots, gradients, retain_graph: bool = False) -> None:
+    """Propagate each raw ``gradients[k]`` (shaped like ``roots[k]``) to every leaf that requires grad."""
     global _retaining_graph
     previous, _retaining_graph = _retaining_graph, retain_graph
     try:
-        _run_backward(root, gradient, retain_graph)
+        _run_backward(roots, gradients, retain_graph)
     finally:
         _retaining_graph = previous
 
 
-def _run_backward(root, gradient, retain_graph):
-    grads = {id(root): gradient}
-    keep_alive = {id(root): root}
+def backward(tensors, grad_tensors, retain_graph: bool = False) -> None:
+    """``torch.autograd.backward``: one backward pass from several outputs at once.
+
+    ``tensors``: Tensors that require grad; ``grad_tensors``: one gradient (Tensor or array) each,
+    of the same shape. Cheaper than ``sum((t * g).sum())``: no extra graph and no extra arrays.
+    """
+    tensors, grad_tensors = list(tensors), list(grad_tensors)
+    if len(tensors) != len(grad_tensors):
+        raise ValueError(f"backward got {len(tensors)} tensors but {len(grad_tensors)} gradients")
+    arrays = []
+    for tensor, grad in zip(tensors, grad_tensors):
+        if not tensor.requires_grad:
+            raise RuntimeError("backward() on a tensor that does not require grad")
+        tensor_type = _tensor_type()
+        array = (grad if isinstance(grad, tensor_type) else tensor_type(grad, device=tensor.device)).data
+        if tuple(array.shape) != tensor.shape:
+            raise RuntimeError(f"gradient shape {tuple(array.shape)} does not match tensor shape {tensor.shape}")
+        arrays.append(array.astype(tensor.dtype, copy=False))
+    run_backward(tensors, arrays, retain_graph=retain_graph)
+
+
+def _run_backward(roots, gradients, retain_graph):
+    grads, keep_alive = {}, {}
     order = itertools.count()
     heap = []
     queued = set()
@@ -152,10 +172,14 @@ def _run_backward(root, gradient, retain_graph):
             queued.add(id(fn))
             heapq.heappush(heap, (-fn.generation, next(order), fn))
 
-    if root._ctx is None:
-        _accumulate_leaf(root, gradient)
-        return
-    push(root._ctx)
+    for root, gradient in zip(roots, gradients):
+        if root._ctx is None:
+            _accumulate_leaf(root, gradient)
+            continue
+        key = id(root)
+        grads[key] = grads[key] + gradient if key in grads else gradient
+        keep_alive[key] = root
+        push(root._ctx)
     while heap:
         _, _, fn = heapq.heappop(heap)
         if getattr(fn, "inputs", None) is _FREED:

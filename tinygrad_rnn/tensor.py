@@ -171,7 +171,7 @@ class Tensor:
             grad = _as_array(gradient, dtype=self.dtype, device=self.device)
             if grad.shape != self.data.shape:
                 raise RuntimeError(f"gradient shape {grad.shape} does not match tensor shape {self.shape}")
-        run_backward(self, grad, retain_graph=retain_graph)
+        run_backward([self], [grad], retain_graph=retain_graph)
 
     def zero_grad(self) -> None:
         self.grad = None
