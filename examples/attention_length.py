@@ -135,16 +135,7 @@ def main(argv=None) -> dict:
     parser = common.base_parser(__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=None, help="training steps per model")
     args = parser.parse_args(argv)
-    config = QUICK if args.quick else FULL
-    if args.seeds:
-        config = replace(config, seeds=args.seeds)
-    if args.steps:
-        config = replace(config, steps=args.steps)
-    common.announce_plotting(args.out)
-    watch = common.Stopwatch()
-    report = run(config, out=args.out)
-    print(f"\ntotal runtime {watch.seconds():.0f} s")
-    return report
+    return common.timed_run(run, common.configure(args, QUICK, FULL, steps=args.steps), args.out)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ imports matplotlib at import time: ``pyplot()`` does, and only when asked.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import os
 import time
@@ -154,3 +155,21 @@ def seed_everything(seed: int) -> np.random.Generator:
 
 def tensor(array, dtype="float32") -> tg.Tensor:
     return tg.Tensor(np.asarray(array, dtype=dtype))
+
+
+def configure(args, quick, full, **overrides):
+    """The quick or full config of an experiment, with ``--seeds`` and any truthy override applied."""
+    changes = {name: value for name, value in overrides.items() if value}
+    if args.seeds:
+        changes["seeds"] = args.seeds
+    config = quick if args.quick else full
+    return dataclasses.replace(config, **changes) if changes else config
+
+
+def timed_run(run, config, out):
+    """``run(config, out=out)`` with the plotting notice before and the total runtime after."""
+    announce_plotting(out)
+    watch = Stopwatch()
+    report = run(config, out=out)
+    print(f"\ntotal runtime {watch.seconds():.0f} s")
+    return report

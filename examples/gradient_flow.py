@@ -332,16 +332,8 @@ def plot(report: dict, config: Config, out: str | None) -> None:
 
 
 def main(argv=None) -> dict:
-    parser = common.base_parser(__doc__.split("\n")[0])
-    args = parser.parse_args(argv)
-    config = QUICK if args.quick else FULL
-    if args.seeds:
-        config = replace(config, seeds=args.seeds)
-    common.announce_plotting(args.out)
-    watch = common.Stopwatch()
-    report = run(config, out=args.out)
-    print(f"\ntotal runtime {watch.seconds():.0f} s")
-    return report
+    args = common.base_parser(__doc__.split("\n")[0]).parse_args(argv)
+    return common.timed_run(run, common.configure(args, QUICK, FULL), args.out)
 
 
 if __name__ == "__main__":
