@@ -263,7 +263,7 @@ def run(model_dir: Path, texts: tuple[str, ...], input_file: Path | None, beam: 
     elif input_file is not None and str(input_file) != "-":
         sentences = read_lines(str(input_file), input_file.read_bytes())
     else:
-        stdin = click.get_binary_stream("stdin")
+        stdin = getattr(sys.stdin, "buffer", sys.stdin)  # bytes: undecodable input is reported, not guessed
         if stdin.isatty():
             raise UserError("nothing to translate: give sentences as arguments, --input FILE, or pipe lines in")
         sentences = read_lines("standard input", stdin.read())
