@@ -135,7 +135,16 @@ def test_data_dir_precedence(monkeypatch, tmp_path):
 
 def test_data_dir_falls_back_to_user_cache(monkeypatch, tmp_path):
     monkeypatch.setattr(catalogue, "__file__", str(tmp_path / "site-packages" / "translator" / "catalogue.py"))
+    monkeypatch.chdir(tmp_path)
     assert data_dir() == Path.home() / ".cache" / "translator" / "datasets"
+
+
+def test_installed_package_uses_the_working_directorys_datasets(monkeypatch, tmp_path):
+    """``pip install .`` then ``translate train`` from the checkout: its datasets/ is the data dir."""
+    monkeypatch.setattr(catalogue, "__file__", str(tmp_path / "site-packages" / "translator" / "catalogue.py"))
+    (tmp_path / "checkout" / "datasets").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "checkout")
+    assert data_dir() == tmp_path / "checkout" / "datasets"
 
 
 def test_download_verifies_and_places_file(tmp_path, server_url):

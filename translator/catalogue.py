@@ -81,9 +81,11 @@ def get_dataset(name: str, catalogue: Mapping[str, DatasetInfo] = CATALOGUE) -> 
 
 
 def _default_data_dir() -> Path:
-    checkout_datasets = Path(__file__).resolve().parents[1] / "datasets"
-    if checkout_datasets.is_dir() and os.access(checkout_datasets, os.W_OK):
-        return checkout_datasets
+    # An editable install finds the checkout beside the package; ``pip install .`` run from a
+    # checkout leaves the package in site-packages, so the working directory's datasets/ comes next.
+    for checkout_datasets in (Path(__file__).resolve().parents[1] / "datasets", Path.cwd() / "datasets"):
+        if checkout_datasets.is_dir() and os.access(checkout_datasets, os.W_OK):
+            return checkout_datasets
     return Path.home() / ".cache" / "translator" / "datasets"
 
 
@@ -94,7 +96,8 @@ def data_dir(flag_value: str | os.PathLike | None = None) -> Path:
         flag_value: the CLI's ``--data-dir``, if given.
     Returns:
         ``flag_value``, else ``$TRANSLATE_DATA_DIR``, else the checkout's ``datasets/`` directory
-        when it exists and is writable, else ``~/.cache/translator/datasets``. Not created here.
+        (beside the package, or in the working directory) when it exists and is writable, else
+        ``~/.cache/translator/datasets``. Not created here.
     """
     if flag_value is not None and str(flag_value) != "":
         return Path(flag_value).expanduser()
