@@ -36,14 +36,20 @@ def _check_reduction(reduction):
         raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
 
 
+def _integer_array(values, device: str, requirement: str):
+    """A Tensor, array or list of ints as a backend int array on ``device``; TypeError otherwise."""
+    array = values.data if isinstance(values, Tensor) else values
+    if not backend.is_array(array):
+        array = backend.numpy.asarray(array)
+    array = backend.to_device(array, device)
+    if array.dtype.kind not in "iu":
+        raise TypeError(f"{requirement}, got dtype {array.dtype}")
+    return array
+
+
 def _flatten_classes(input: Tensor, target):
     """``(N, C, d1, ...)``/``(C,)`` scores and matching targets -> ``(M, C)``, ``(M,)`` and the per-item shape."""
-    target = target.data if isinstance(target, Tensor) else target
-    if not backend.is_array(target):
-        target = backend.numpy.asarray(target)
-    target = backend.to_device(target, input.device)
-    if target.dtype.kind not in "iu":
-        raise TypeError(f"targets must be integer class indices, got dtype {target.dtype}")
+    target = _integer_array(target, input.device, "targets must be integer class indices")
     item_shape = () if input.ndim == 1 else (input.shape[0],) + input.shape[2:]
     if tuple(target.shape) != item_shape:
         raise ValueError(f"target shape {tuple(target.shape)} does not match the scores {input.shape}: expected "
@@ -220,12 +226,7 @@ def embedding(input, weight: Tensor, padding_idx: int | None = None) -> Tensor:
 
     The ``padding_idx`` row (negative counts from the end) receives no gradient.
     """
-    indices = input.data if isinstance(input, Tensor) else input
-    if not backend.is_array(indices):
-        indices = backend.numpy.asarray(indices)
-    indices = backend.to_device(indices, weight.device)
-    if indices.dtype.kind not in "iu":
-        raise TypeError(f"embedding indices must be integers, got dtype {indices.dtype}")
+    indices = _integer_array(input, weight.device, "embedding indices must be integers")
     count = weight.shape[0]
     if indices.size and (bool((indices < 0).any()) or bool((indices >= count).any())):
         raise IndexError(f"embedding index out of range: indices span {int(indices.min())}..{int(indices.max())} "
