@@ -275,7 +275,7 @@ def run(model_dir: Path, texts: tuple[str, ...], input_file: Path | None, beam: 
     translator = _load_translator(model_dir, device)
     results = translator.translate(sentences, beam=beam, nbest=nbest, replace_unk=replace_unk,
                                    batch_size=batch_size, return_details=True)
-    out = click.get_text_stream("stdout")
+    out = sys.stdout
     for hypotheses in results:
         if nbest == 1:
             out.write(hypotheses[0].text + "\n")
