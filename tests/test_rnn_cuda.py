@@ -95,6 +95,29 @@ def test_emulator_rejects_a_wrong_kernel(monkeypatch):
     assert not np.allclose(out, expected, rtol=1e-6)
 
 
+def reserved_names_in(in_params, out_params, operation):
+    """Parameter and local names a CuPy ElementwiseKernel may not use: ``i``, ``n``, ``_...``.
+
+    CuPy's generated loop declares ``i``; a parameter of that name is redeclared inside
+    the loop body and the kernel fails to compile, which only a GPU would show.
+    """
+    names = [p.split()[-1] for p in (in_params + "," + out_params).split(",")]
+    for statement in operation.split(";"):
+        statement = statement.strip()
+        if statement.startswith("T "):
+            names += [declaration.split("=")[0].strip() for declaration in statement[2:].split(",")]
+    return [name for name in names if name in rnn_cuda.RESERVED_NAMES or name.startswith("_")]
+
+
+@pytest.mark.parametrize("name", sorted(rnn_cuda._SOURCES))
+def test_kernels_avoid_cupy_reserved_names(name):
+    assert reserved_names_in(*rnn_cuda._SOURCES[name]) == []
+
+
+def test_reserved_name_check_catches_a_gate_called_i():
+    assert reserved_names_in("T rec_i", "T i, T n", "T _v = i + rec_i; i = _v; n = i;") == ["i", "n", "_v"]
+
+
 @pytest.mark.cuda
 @pytest.mark.skipif(not backend.cuda_available(), reason="CuPy or a CUDA GPU is not available on this machine")
 @pytest.mark.parametrize("mode", MODES)

@@ -17,55 +17,59 @@ from .. import backend
 
 _KERNELS: dict = {}
 
+# CuPy reserves ``i`` and ``n`` (its loop index and size) and names starting with ``_``;
+# a parameter called ``i`` would redeclare the loop index and fail to compile.
+RESERVED_NAMES = ("i", "n")
+
 # name: (in_params, out_params, operation)
 _SOURCES = {
     "lstm_forward": (
         "T rec_i, T rec_f, T rec_g, T rec_o, T c_prev",
-        "T i, T f, T g, T o, T c, T h",
+        "T gate_i, T gate_f, T gate_g, T gate_o, T c, T h",
         """
-        T vi = T(1) / (T(1) + exp(-(i + rec_i)));
-        T vf = T(1) / (T(1) + exp(-(f + rec_f)));
-        T vg = tanh(g + rec_g);
-        T vo = T(1) / (T(1) + exp(-(o + rec_o)));
+        T vi = T(1) / (T(1) + exp(-(gate_i + rec_i)));
+        T vf = T(1) / (T(1) + exp(-(gate_f + rec_f)));
+        T vg = tanh(gate_g + rec_g);
+        T vo = T(1) / (T(1) + exp(-(gate_o + rec_o)));
         T vc = vf * c_prev + vi * vg;
-        i = vi; f = vf; g = vg; o = vo;
+        gate_i = vi; gate_f = vf; gate_g = vg; gate_o = vo;
         c = vc;
         h = vo * tanh(vc);
         """),
     "lstm_backward": (
         "T c_prev, T c, T dh",
-        "T i, T f, T g, T o, T dc",
+        "T gate_i, T gate_f, T gate_g, T gate_o, T dc",
         """
-        T vi = i, vf = f, vg = g, vo = o;
+        T vi = gate_i, vf = gate_f, vg = gate_g, vo = gate_o;
         T tc = tanh(c);
         T dc_total = dc + dh * vo * (T(1) - tc * tc);
-        i = dc_total * vg * vi * (T(1) - vi);
-        f = dc_total * c_prev * vf * (T(1) - vf);
-        g = dc_total * vi * (T(1) - vg * vg);
-        o = dh * tc * vo * (T(1) - vo);
+        gate_i = dc_total * vg * vi * (T(1) - vi);
+        gate_f = dc_total * c_prev * vf * (T(1) - vf);
+        gate_g = dc_total * vi * (T(1) - vg * vg);
+        gate_o = dh * tc * vo * (T(1) - vo);
         dc = dc_total * vf;
         """),
     "gru_forward": (
         "T rec_r, T rec_z, T rec_n, T h_prev, T bias_hn",
-        "T r, T z, T n, T hn, T h",
+        "T gate_r, T gate_z, T gate_n, T hn, T h",
         """
-        T vr = T(1) / (T(1) + exp(-(r + rec_r)));
-        T vz = T(1) / (T(1) + exp(-(z + rec_z)));
+        T vr = T(1) / (T(1) + exp(-(gate_r + rec_r)));
+        T vz = T(1) / (T(1) + exp(-(gate_z + rec_z)));
         T vhn = rec_n + bias_hn;
-        T vn = tanh(n + vr * vhn);
-        r = vr; z = vz; n = vn; hn = vhn;
+        T vn = tanh(gate_n + vr * vhn);
+        gate_r = vr; gate_z = vz; gate_n = vn; hn = vhn;
         h = vn + vz * (h_prev - vn);
         """),
     "gru_backward": (
         "T h_prev, T dh",
-        "T r, T z, T n, T hn, T direct",
+        "T gate_r, T gate_z, T gate_n, T hn, T direct",
         """
-        T vr = r, vz = z, vn = n, vhn = hn;
+        T vr = gate_r, vz = gate_z, vn = gate_n, vhn = hn;
         T d_direct = dh * vz;
         T dn = (dh - d_direct) * (T(1) - vn * vn);
-        r = dn * vhn * vr * (T(1) - vr);
-        z = dh * (h_prev - vn) * vz * (T(1) - vz);
-        n = dn * vr;
+        gate_r = dn * vhn * vr * (T(1) - vr);
+        gate_z = dh * (h_prev - vn) * vz * (T(1) - vz);
+        gate_n = dn * vr;
         hn = dn;
         direct = d_direct;
         """),
