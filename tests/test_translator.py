@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import tinygrad_rnn as tg
-from tinygrad_rnn import optim
+from tinygrad_rnn import backend, optim
 from translator import checkpoint
 from translator.checkpoint import CheckpointError
 from translator.model import ModelConfig, Seq2Seq
@@ -107,6 +107,27 @@ def test_save_then_load_reproduces_outputs_bit_for_bit(copier, tmp_path):
             for tb, ta in zip(b, a):
                 if tb.attention is not None:
                     np.testing.assert_array_equal(tb.attention, ta.attention)
+
+
+def _mark_as_saved_from_cuda(path):
+    """Rewrite a checkpoint so that every tensor says it was saved from a GPU (the file format's only trace)."""
+    with np.load(path, allow_pickle=False) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    text = bytes(arrays["__structure__"]).decode("utf-8")
+    assert '"device": "cpu"' in text
+    arrays["__structure__"] = np.frombuffer(text.replace('"device": "cpu"', '"device": "cuda"').encode(), np.uint8)
+    with open(path, "wb") as file:
+        np.savez(file, **arrays)
+
+
+def test_a_checkpoint_saved_on_a_gpu_loads_on_the_cpu(copier, tmp_path):
+    directory = save_model_dir(copier, tmp_path)
+    _mark_as_saved_from_cuda(directory / checkpoint.BEST_FILE)
+    if not backend.cuda_available():      # the edit took: read as saved, it asks for a GPU
+        with pytest.raises(RuntimeError, match="cuda"):
+            tg.load(directory / checkpoint.BEST_FILE)
+    loaded = Translator.load(directory, device="cpu")
+    assert loaded.translate(SENTENCES, beam=3) == copier.translate(SENTENCES, beam=3)
 
 
 def test_load_falls_back_to_last_checkpoint(copier, tmp_path):

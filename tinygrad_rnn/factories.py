@@ -17,7 +17,9 @@ def _shape(size):
 
 def _make(array, dtype, device, requires_grad):
     dtype = backend.numpy.dtype(dtype) if dtype is not None else get_default_dtype()
-    return Tensor(array.astype(dtype, copy=False), device=device, requires_grad=requires_grad)
+    # host-made arrays go to the default device when none is given (as zeros/ones/full do)
+    return Tensor(array.astype(dtype, copy=False), device=backend.normalize_device(device),
+                  requires_grad=requires_grad)
 
 
 def zeros(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
@@ -70,7 +72,8 @@ def uniform(*size, low=0.0, high=1.0, dtype=None, device=None, requires_grad=Fal
 
 
 def randint(low, high, size, device=None) -> Tensor:
-    return Tensor(backend.rng.integers(low, high, size=tuple(size)).astype("int64"), device=device)
+    return Tensor(backend.rng.integers(low, high, size=tuple(size)).astype("int64"),
+                  device=backend.normalize_device(device))
 
 
 __all__ = ["zeros", "ones", "full", "zeros_like", "ones_like", "arange", "eye", "randn", "rand",

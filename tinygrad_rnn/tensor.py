@@ -232,7 +232,10 @@ class Tensor:
 
     # -------------------------------------------------------- comparisons (no gradient)
     def _compare(self, other, op):
-        other = other.data if isinstance(other, Tensor) else other
+        if isinstance(other, Tensor):
+            other = other.data
+        elif backend.is_array(other):     # a NumPy array against a CuPy tensor: compare on the tensor's device
+            other = backend.to_device(other, self.device)
         return Tensor._wrap(op(self.data, other))
 
     def __eq__(self, other): return self._compare(other, lambda a, b: a == b)  # noqa: E704
@@ -365,7 +368,9 @@ class Tensor:
         """``out[i][j] = self[i][index[i][j]]`` for ``dim=1`` (any ``dim``), differentiable."""
         xp = backend.get_array_module(self.data)
         index = index.data if isinstance(index, Tensor) else xp.asarray(index)
-        grid = list(xp.indices(index.shape, sparse=True))
+        # an open grid of each axis' positions (what NumPy's indices(sparse=True) gives; CuPy lacks it)
+        grid = [xp.arange(size).reshape((1,) * axis + (size,) + (1,) * (index.ndim - axis - 1))
+                for axis, size in enumerate(index.shape)]
         grid[dim % self.ndim] = index
         return self[tuple(grid)]
 
@@ -373,7 +378,10 @@ class Tensor:
         if self.requires_grad and is_grad_enabled():
             raise RuntimeError("in-place assignment to a tensor that requires grad; use torch-style "
                                "out-of-place ops, or do it under no_grad()")
-        self.data[_raw_index(index)] = value.data if isinstance(value, Tensor) else value
+        value = value.data if isinstance(value, Tensor) else value
+        if backend.is_array(value):       # CuPy takes no NumPy array here: move it to this tensor's device
+            value = backend.to_device(value, self.device)
+        self.data[_raw_index(index)] = value
 
     def masked_fill(self, mask, value):
         """Entries where ``mask`` is True become ``value`` (no gradient flows to them)."""

@@ -129,7 +129,9 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     try:
-        state = load(str(path))
+        # onto the host whatever device it was saved from: a GPU-trained checkpoint loads on a
+        # machine without one, and the model and optimizer move each value to their own device
+        state = load(str(path), device="cpu")
     except Exception as error:  # noqa: BLE001 - any failure to parse a file is "corrupt" to the user
         raise CheckpointError(f"checkpoint {path} is corrupt or not a checkpoint "
                               f"({type(error).__name__}: {error}); retrain or restore it") from None
