@@ -56,6 +56,7 @@ sys.path.insert(0, str(REPO))
 
 from tinygrad_rnn.nn import rnn_kernels  # noqa: E402
 from tinygrad_rnn.nn import rnn_workspace as workspace  # noqa: E402
+from timing import time_methods  # noqa: E402  (bench/timing.py, beside this file)
 
 SIZES = [(32, 32, 128), (64, 32, 256), (64, 64, 256), (64, 32, 512), (16, 100, 256)]
 MODES = ["lstm", "gru", "rnn_tanh"]
@@ -105,16 +106,7 @@ class OurProblem:
         return (output, h_n, c_n), rnn_kernels.sequence_backward(saved, *self.grads)
 
     def time(self, repeats, clock=time.perf_counter):
-        result = {}
-        for name in TIMED:
-            run = getattr(self, name)
-            seconds = []
-            for _ in range(repeats):
-                start = clock()
-                run()
-                seconds.append(clock() - start)
-            result[name] = seconds
-        return result
+        return time_methods(self, TIMED, repeats, clock)
 
     def results(self):
         (output, h_n, c_n), grads = self.forward_backward()

@@ -23,12 +23,12 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import rnn_kernels as harness  # noqa: E402  (sets the BLAS thread count before NumPy loads)
+from timing import time_calls  # noqa: E402
 
 np = harness.np
 from tinygrad_rnn.nn import rnn_kernels  # noqa: E402
@@ -36,13 +36,8 @@ from tinygrad_rnn.nn.rnn_pointwise import make_pointwise  # noqa: E402
 
 
 def median_ms(run, repeats):
-    run()
-    seconds = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        seconds.append(time.perf_counter() - start)
-    return statistics.median(seconds) * 1e3
+    run()                                       # warm up (buffer pool, BLAS threads)
+    return statistics.median(time_calls(run, repeats)) * 1e3
 
 
 def profile(mode, batch, steps, hidden, repeats):
@@ -104,7 +99,7 @@ def profile(mode, batch, steps, hidden, repeats):
         np.matmul(stack.transpose(0, 2, 1), h_rows)                     # grad_weight_hh
         np.matmul(stack[0], w_ih[0], out=grad_x)                        # grad_x
         for gate in range(1, gates):
-            grad_x.__iadd__(np.matmul(stack[gate], w_ih[gate], out=term))
+            np.add(grad_x, np.matmul(stack[gate], w_ih[gate], out=term), out=grad_x)
 
     times = {name: median_ms(run, repeats) for name, run in
              (("whole", whole), ("step products", step_products), ("gate math", gate_math), ("large", large))}

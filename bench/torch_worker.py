@@ -36,6 +36,7 @@ import time
 
 import numpy as np
 import torch
+from timing import time_methods  # bench/timing.py: this script's folder is first on sys.path
 
 TIMED = ("forward_inference", "forward", "forward_backward")
 
@@ -86,16 +87,7 @@ class TorchProblem:
         return outputs
 
     def time(self, repeats, clock=time.perf_counter):
-        result = {}
-        for name in TIMED:
-            run = getattr(self, name)
-            seconds = []
-            for _ in range(repeats):
-                start = clock()
-                run()
-                seconds.append(clock() - start)
-            result[name] = seconds
-        return result
+        return time_methods(self, TIMED, repeats, clock)
 
     def results(self):
         outputs = self.forward_backward()

@@ -72,8 +72,7 @@ def uniform(*size, low=0.0, high=1.0, dtype=None, device=None, requires_grad=Fal
 
 
 def randint(low, high, size, device=None) -> Tensor:
-    return Tensor(backend.rng.integers(low, high, size=tuple(size)).astype("int64"),
-                  device=backend.normalize_device(device))
+    return _make(backend.rng.integers(low, high, size=tuple(size)), "int64", device, False)
 
 
 __all__ = ["zeros", "ones", "full", "zeros_like", "ones_like", "arange", "eye", "randn", "rand",
