@@ -1,4 +1,4 @@
-"""Benchmark: the raw fused recurrent kernels (``tinygrad_rnn.nn.rnn_kernels``) against PyTorch.
+"""Benchmark: the raw fused recurrent kernels (``tinygrad_rnn.nn.recurrent.kernels``) against PyTorch.
 
 Not a test. Times, in float32, one layer of LSTM/GRU/RNN for (B, T, I=H) in the
 issue's sizes: inference forward, training forward (state kept for backward) and
@@ -54,8 +54,8 @@ import numpy as np  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tinygrad_rnn.nn import rnn_kernels  # noqa: E402
-from tinygrad_rnn.nn import rnn_workspace as workspace  # noqa: E402
+from tinygrad_rnn.nn.recurrent import kernels as rnn_kernels  # noqa: E402
+from tinygrad_rnn.nn.recurrent import workspace  # noqa: E402
 from timing import time_methods  # noqa: E402  (bench/timing.py, beside this file)
 
 SIZES = [(32, 32, 128), (64, 32, 256), (64, 64, 256), (64, 32, 512), (16, 100, 256)]

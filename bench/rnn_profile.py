@@ -31,8 +31,8 @@ import rnn_kernels as harness  # noqa: E402  (sets the BLAS thread count before 
 from timing import time_calls  # noqa: E402
 
 np = harness.np
-from tinygrad_rnn.nn import rnn_kernels  # noqa: E402
-from tinygrad_rnn.nn.rnn_pointwise import make_pointwise  # noqa: E402
+from tinygrad_rnn.nn.recurrent import kernels as rnn_kernels  # noqa: E402
+from tinygrad_rnn.nn.recurrent.pointwise import make_pointwise  # noqa: E402
 
 
 def median_ms(run, repeats):

@@ -1,4 +1,4 @@
-"""Compile the CuPy elementwise kernels of ``tinygrad_rnn/nn/rnn_cuda.py`` with NVRTC, no GPU needed.
+"""Compile the CuPy elementwise kernels of ``tinygrad_rnn/nn/recurrent/pointwise_cuda.py`` with NVRTC, no GPU needed.
 
 Most machines this project runs on have no GPU, so the CUDA tests skip and a kernel that does
 not compile goes unnoticed (the LSTM kernels once named a gate parameter ``i``, which CuPy's
@@ -25,7 +25,7 @@ try:
 except ImportError as error:
     sys.exit(f"compile-cuda-kernels: needs CuPy and NVRTC ({error}); see the docstring for the install line")
 
-from tinygrad_rnn.nn import rnn_cuda
+from tinygrad_rnn.nn.recurrent import pointwise_cuda as rnn_cuda
 
 INCLUDE = Path(cupy.__file__).parent / "_core" / "include"
 WRAPPER = """#include <cupy/carray.cuh>

@@ -11,7 +11,7 @@ import pytest
 import tinygrad_rnn as tg
 from helpers import DEVICES
 from tinygrad_rnn import nn
-from tinygrad_rnn.nn.rnn_functions import FusedSequence
+from tinygrad_rnn.nn.recurrent.fused import FusedSequence
 
 MODES = ["lstm", "gru", "rnn_tanh", "rnn_relu"]
 STEPS, BATCH, INPUT, HIDDEN = 4, 3, 3, 2
@@ -169,7 +169,7 @@ def test_fused_sequence_gradcheck(mode, reverse, lengths):
 
 def test_gradcheck_catches_a_wrong_fused_backward(monkeypatch):
     """The checker itself is tested: a kernel whose weight gradient is off by 1% must fail."""
-    from tinygrad_rnn.nn import rnn_kernels
+    from tinygrad_rnn.nn.recurrent import kernels as rnn_kernels
 
     real = rnn_kernels.sequence_backward
 

@@ -5,7 +5,7 @@ import pytest
 import tinygrad_rnn as tg
 from helpers import DEVICES
 from tinygrad_rnn import nn
-from tinygrad_rnn.nn.rnn_functions import FusedCellStep
+from tinygrad_rnn.nn.recurrent.fused import FusedCellStep
 
 MODES = ["lstm", "gru", "rnn_tanh", "rnn_relu"]
 BATCH, INPUT, HIDDEN = 3, 4, 5

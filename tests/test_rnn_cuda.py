@@ -1,4 +1,4 @@
-"""The CuPy elementwise kernels of ``rnn_cuda``, checked without a GPU and, where one exists, on it.
+"""The CuPy elementwise kernels of ``recurrent.pointwise_cuda``, checked without a GPU and, where one exists, on it.
 
 Without a GPU, a small interpreter runs each kernel's C source on NumPy arrays
 (the kernels are straight-line per-element code: declarations, assignments,
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from tinygrad_rnn import backend
-from tinygrad_rnn.nn import rnn_cuda, rnn_kernels
+from tinygrad_rnn.nn.recurrent import kernels as rnn_kernels, pointwise_cuda as rnn_cuda
 from test_rnn_kernels import MODES, NAMES, loss_weights, make_problem, reference_sequence
 
 

@@ -1,4 +1,4 @@
-"""Fused recurrent kernels (``tinygrad_rnn.nn.rnn_kernels``) against a slow plain-NumPy reference.
+"""Fused recurrent kernels (``tinygrad_rnn.nn.recurrent.kernels``) against a slow plain-NumPy reference.
 
 The reference below runs each sequence on its own, step by step, straight from the
 equations, so it shares no masking or buffer logic with the kernels. Gradients are
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tinygrad_rnn import backend
-from tinygrad_rnn.nn import rnn_kernels
+from tinygrad_rnn.nn.recurrent import kernels as rnn_kernels
 
 MODES = ["lstm", "gru", "rnn_tanh", "rnn_relu"]
 GATES = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "rnn_relu": 1}
@@ -346,7 +346,7 @@ def test_cell_backward_matches_finite_differences(mode):
 @pytest.mark.parametrize("lengths", [None, [7, 3, 5, 1]])
 def test_recycled_buffers_never_touch_returned_arrays(monkeypatch, mode, lengths):
     """Buffers go back to the pool after use; nothing handed out may change in later calls."""
-    from tinygrad_rnn.nn import rnn_workspace
+    from tinygrad_rnn.nn.recurrent import workspace as rnn_workspace
 
     rnn_workspace.clear()
     monkeypatch.setattr(rnn_workspace, "MIN_BYTES", 0)      # recycle every buffer, however small

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tinygrad_rnn.nn import rnn_kernels
+from tinygrad_rnn.nn.recurrent import kernels as rnn_kernels
 
 FIXTURE = Path(__file__).parent / "fixtures" / "rnn_torch.npz"
 NUM_LAYERS = 2

@@ -8,10 +8,9 @@ from .containers import ModuleList, Sequential
 from .layers import Dropout, Embedding, Linear, ReLU, Sigmoid, Tanh
 from .module import Module, Parameter
 
-# Recurrent layers and attention (nn/rnn*.py, nn/attention.py) are imported here:
+# Recurrent layers (the nn/recurrent/ subpackage) and attention (nn/attention.py) are imported here:
 from .attention import AdditiveAttention, DotAttention, GeneralAttention
-from .rnn import GRU, LSTM, RNN, RNNBase
-from .rnn_cells import GRUCell, LSTMCell, RNNCell
+from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell
 
 __all__ = ["Module", "Parameter", "Sequential", "ModuleList", "Linear", "Embedding", "Dropout", "ReLU",
            "Tanh", "Sigmoid", "functional", "init", "utils"]

@@ -22,23 +22,23 @@ so ``state_dict()`` reads like PyTorch's and a converted PyTorch state dict load
 Two paths give the same numbers (tested to float64 precision):
 
 - fused (default): per layer and direction one autograd node,
-  ``rnn_functions.FusedSequence``, whose forward and hand-written BPTT backward
-  run in ``rnn_kernels`` on raw arrays, so the engine adds nothing per step;
+  ``fused.FusedSequence``, whose forward and hand-written BPTT backward
+  run in ``kernels`` on raw arrays, so the engine adds nothing per step;
 - composed (``fused=False`` or ``layer.fused = False``): the cells' engine-op
-  step (``rnn_cells.composed_step``) unrolled over time, autograd doing BPTT.
+  step (``cells.composed_step``) unrolled over time, autograd doing BPTT.
 """
 from __future__ import annotations
 
 import math
 
-from .. import backend
-from ..factories import zeros
-from ..tensor import Tensor, cat, stack, where
-from . import functional as F
-from . import init
-from .module import Module, Parameter
-from .rnn_cells import check_positive, composed_step, rnn_mode
-from .rnn_functions import GATE_COUNT, MODES, FusedSequence
+from ... import backend
+from ...factories import zeros
+from ...tensor import Tensor, cat, stack, where
+from .. import functional as F
+from .. import init
+from ..module import Module, Parameter
+from .cells import check_positive, composed_step, rnn_mode
+from .fused import GATE_COUNT, MODES, FusedSequence
 
 
 def check_lengths(lengths, steps: int, batch: int):

@@ -1,9 +1,9 @@
 """Per-step gate arithmetic of the fused recurrent kernels, NumPy path (the reference).
 
-``rnn_kernels`` runs the matrix products (the input projection of all steps,
+``kernels`` runs the matrix products (the input projection of all steps,
 one recurrent product per step, the weight gradients after the loop); the
 objects here do the pointwise rest of one step, forward and backward, in place
-in preallocated buffers. ``rnn_cuda`` has the same classes as CuPy elementwise
+in preallocated buffers. ``pointwise_cuda`` has the same classes as CuPy elementwise
 kernels.
 
 Gates are stored *slot-major*: one step's gates are a ``(G, B, H)`` view, gate
@@ -38,7 +38,7 @@ pre-activations ``dL/da``; each method says what it writes.
 """
 from __future__ import annotations
 
-from .. import backend
+from ... import backend
 
 GATE_COUNT = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "rnn_relu": 1}
 
@@ -205,14 +205,14 @@ class RNNPointwise:
 
 
 def make_pointwise(mode, xp, batch, hidden_size, dtype, prescaled, bias_hn=None, empty=None):
-    """The step object for ``mode`` on ``xp`` (CuPy gets the elementwise-kernel twin from ``rnn_cuda``).
+    """The step object for ``mode`` on ``xp`` (CuPy gets the elementwise-kernel twin from ``pointwise_cuda``).
 
     ``empty(shape, dtype)`` allocates its scratch buffers (default ``xp.empty``).
     """
     if xp is not backend.numpy:
-        from . import rnn_cuda  # noqa: PLC0415 - only on GPU
+        from . import pointwise_cuda  # noqa: PLC0415 - only on GPU
 
-        return rnn_cuda.make_pointwise(mode, xp, batch, hidden_size, dtype, bias_hn=bias_hn)
+        return pointwise_cuda.make_pointwise(mode, xp, batch, hidden_size, dtype, bias_hn=bias_hn)
     empty = empty or xp.empty
     if mode == "lstm":
         return LSTMPointwise(xp, batch, hidden_size, dtype, prescaled, empty)

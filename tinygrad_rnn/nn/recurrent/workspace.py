@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 
-from .. import backend
+from ... import backend
 
 MAX_BYTES = 512 * 2**20
 MAX_PER_SHAPE = 8

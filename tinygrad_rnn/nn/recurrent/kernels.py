@@ -1,6 +1,6 @@
 """Fused whole-sequence and single-step recurrent kernels on raw arrays (NumPy or CuPy).
 
-No autograd here: plain functions on arrays that ``rnn_functions`` wraps into
+No autograd here: plain functions on arrays that ``fused`` wraps into
 engine Functions. One layer, one direction per call.
 
 Modes and gate layouts (PyTorch's), ``G`` gates of ``H`` units each::
@@ -23,7 +23,7 @@ How the work is laid out (the speed comes from this, see ``bench/rnn_kernels.py`
 - forward: the input projection of all ``T`` steps is one product
   ``(T*B, I) @ (I, H)`` per gate, both biases folded in; each step adds one recurrent
   product ``h @ W_hh^T`` written into a preallocated buffer, then the gate math runs
-  in place (``rnn_pointwise``); activations overwrite the projection buffer, which
+  in place (``pointwise``); activations overwrite the projection buffer, which
   is what backward keeps.
 - backward: each step overwrites its saved activations with the gradient of the
   pre-activations and makes one product ``dA @ W_hh`` for the previous state; after
@@ -38,16 +38,16 @@ Steps where every sequence is real skip the mask work entirely.
 
 Buffers that never reach the caller (weight copies, scratch, and the saved gates
 and cell states once backward has used them) are recycled through
-``rnn_workspace`` instead of being fresh, page-faulting memory on every call.
+``workspace`` instead of being fresh, page-faulting memory on every call.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from .. import backend
-from . import rnn_workspace as workspace
-from .rnn_pointwise import GATE_COUNT, make_pointwise
+from ... import backend
+from . import workspace
+from .pointwise import GATE_COUNT, make_pointwise
 
 MODES = tuple(GATE_COUNT)
 
@@ -69,7 +69,7 @@ class SavedSequence:
 
     Backward overwrites ``gates`` and ``hidden_n`` in place (they become the gradients)
     unless asked to retain them, so by default it may run once; it then hands them (and
-    ``c_states``, and ``h_states`` when it is not the output) to ``rnn_workspace`` for
+    ``c_states``, and ``h_states`` when it is not the output) to ``workspace`` for
     the next forward and clears these fields.
     """
 

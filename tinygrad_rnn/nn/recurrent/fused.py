@@ -1,6 +1,6 @@
-"""Autograd Functions around the fused recurrent kernels of ``rnn_kernels``.
+"""Autograd Functions around the fused recurrent kernels of ``kernels``.
 
-Two Functions, both thin: all the arithmetic lives in ``rnn_kernels`` (raw
+Two Functions, both thin: all the arithmetic lives in ``kernels`` (raw
 arrays, NumPy or CuPy), so the engine adds one graph node per layer and
 direction (``FusedSequence``) or per step (``FusedCellStep``), never one per
 gate.
@@ -12,9 +12,9 @@ Modes: ``"lstm"`` (gates ``i, f, g, o``), ``"gru"`` (gates ``r, z, n``),
 """
 from __future__ import annotations
 
-from ..autograd import Function, is_grad_enabled, retaining_graph
-from . import rnn_kernels
-from .rnn_kernels import GATE_COUNT, MODES
+from ...autograd import Function, is_grad_enabled, retaining_graph
+from . import kernels
+from .kernels import GATE_COUNT, MODES
 
 __all__ = ["FusedSequence", "FusedCellStep", "GATE_COUNT", "MODES"]
 
@@ -47,7 +47,7 @@ class FusedSequence(Function):
                 reverse=False):
         self.mode = mode
         need_grad = is_grad_enabled() and any(self.needs_input_grad)
-        output, h_n, c_n, self.saved = rnn_kernels.sequence_forward(
+        output, h_n, c_n, self.saved = kernels.sequence_forward(
             mode, x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, lengths=lengths, reverse=reverse,
             need_grad=need_grad)
         return (output, h_n, c_n) if mode == "lstm" else (output, h_n)
@@ -55,7 +55,7 @@ class FusedSequence(Function):
     def backward(self, grad_output, grad_h_n, grad_c_n=None):
         if self.saved.consumed:
             raise RuntimeError(_TWICE.format(what="RNN layer"))
-        grads = rnn_kernels.sequence_backward(self.saved, grad_output, grad_h_n, grad_c_n,
+        grads = kernels.sequence_backward(self.saved, grad_output, grad_h_n, grad_c_n,
                                               retain_saved=retaining_graph())
         return _filter(grads, self.needs_input_grad)
 
@@ -70,12 +70,12 @@ class FusedCellStep(Function):
     def forward(self, x, h, c, weight_ih, weight_hh, bias_ih, bias_hh, mode="lstm"):
         self.mode = mode
         need_grad = is_grad_enabled() and any(self.needs_input_grad)
-        h_next, c_next, self.saved = rnn_kernels.cell_forward(mode, x, h, c, weight_ih, weight_hh, bias_ih,
+        h_next, c_next, self.saved = kernels.cell_forward(mode, x, h, c, weight_ih, weight_hh, bias_ih,
                                                                bias_hh, need_grad=need_grad)
         return (h_next, c_next) if mode == "lstm" else h_next
 
     def backward(self, grad_h, grad_c=None):
         if self.saved.consumed:
             raise RuntimeError(_TWICE.format(what="cell step"))
-        grads = rnn_kernels.cell_backward(self.saved, grad_h, grad_c, retain_saved=retaining_graph())
+        grads = kernels.cell_backward(self.saved, grad_h, grad_c, retain_saved=retaining_graph())
         return _filter(grads, self.needs_input_grad)

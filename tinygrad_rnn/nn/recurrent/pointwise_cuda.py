@@ -1,4 +1,4 @@
-"""CuPy twins of ``rnn_pointwise``: each step's gate math as one elementwise kernel.
+"""CuPy twins of ``pointwise``: each step's gate math as one elementwise kernel.
 
 Same classes, same methods, same in-place contract as the NumPy path (which is
 the reference and documents the equations and the slot-major ``(G, B, H)`` gate
@@ -13,7 +13,7 @@ NumPy reference where CuPy and a GPU exist.
 """
 from __future__ import annotations
 
-from .. import backend
+from ... import backend
 
 _KERNELS: dict = {}
 

@@ -11,7 +11,7 @@ Parameters follow PyTorch exactly, so a PyTorch state dict loads unchanged:
 Each cell has two paths that compute the same numbers:
 
 - fused (default, ``fused=True``): one autograd node per step whose backward
-  is hand-written (``rnn_functions.FusedCellStep``): what a decoder stepping
+  is hand-written (``fused.FusedCellStep``): what a decoder stepping
   one token at a time wants;
 - composed (``fused=False``): :func:`composed_step`, built only from engine
   ops so autograd derives its gradient. It is the readable reference the fused
@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import math
 
-from ..factories import zeros
-from ..tensor import Tensor
-from . import init
-from .module import Module, Parameter
-from .rnn_functions import GATE_COUNT, FusedCellStep
+from ...factories import zeros
+from ...tensor import Tensor
+from .. import init
+from ..module import Module, Parameter
+from .fused import GATE_COUNT, FusedCellStep
 
 
 def composed_step(mode: str, x: Tensor, h: Tensor, c: Tensor | None, weight_ih: Tensor, weight_hh: Tensor,
