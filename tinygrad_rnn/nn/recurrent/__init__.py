@@ -4,8 +4,11 @@ Read from the top (the user's view) down (the arithmetic):
 
 - ``layers``: ``RNNBase`` (multi-layer, bidirectional, ``lengths`` in any order) and ``RNN``, ``LSTM``, ``GRU``;
 - ``cells``: the one-step ``RNNCell``, ``LSTMCell``, ``GRUCell``;
-- ``fused``: autograd Functions with a hand-written backward (``cells.composed_step``, from engine ops,
-  is the readable reference they are tested against);
+- ``gates``: the modes and their gate layouts; ``lengths``: the one ``lengths`` check;
+- ``composed`` and ``fused``: the two ways to run a step (``composed_step``/``fused_step``) or a
+  sequence (``composed_sequence``/``fused_sequence``), same arguments, same numbers: ``composed`` from
+  engine ops (the readable reference, autograd derives BPTT), ``fused`` as autograd Functions with a
+  hand-written backward;
 - ``kernels``: the fused Functions' forward and BPTT backward on raw arrays (matrix products, masks);
 - ``pointwise``: one step's gate arithmetic in place, NumPy (the reference); ``pointwise_cuda``: its
   CuPy elementwise-kernel twin, tested against it;

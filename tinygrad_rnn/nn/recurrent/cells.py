@@ -10,10 +10,10 @@ Parameters follow PyTorch exactly, so a PyTorch state dict loads unchanged:
 
 Each cell has two paths that compute the same numbers:
 
-- fused (default, ``fused=True``): one autograd node per step whose backward
-  is hand-written (``fused.FusedCellStep``): what a decoder stepping
-  one token at a time wants;
-- composed (``fused=False``): :func:`composed_step`, built only from engine
+- fused (default, ``fused=True``): ``fused.fused_step``, one autograd node per
+  step whose backward is hand-written: what a decoder stepping one token at a
+  time wants;
+- composed (``fused=False``): ``composed.composed_step``, built only from engine
   ops so autograd derives its gradient. It is the readable reference the fused
   kernels are tested against, and the step of the sequence layers' composed path.
 """
@@ -25,54 +25,15 @@ from ...factories import zeros
 from ...tensor import Tensor
 from .. import init
 from ..module import Module, Parameter
-from .fused import GATE_COUNT, FusedCellStep
-
-
-def composed_step(mode: str, x: Tensor, h: Tensor, c: Tensor | None, weight_ih: Tensor, weight_hh: Tensor,
-                  bias_ih: Tensor | None, bias_hh: Tensor | None):
-    """One recurrent step from engine ops: returns ``(h', c')`` (``c'`` is ``None`` unless LSTM).
-
-    ``x``: ``(B, I)``; ``h``, ``c``: ``(B, H)``. With ``gx = x W_ih^T + b_ih`` and
-    ``gh = h W_hh^T + b_hh`` split into gate blocks:
-
-    - ``lstm`` (``i, f, g, o``): ``c' = sigmoid(f) * c + sigmoid(i) * tanh(g)``,
-      ``h' = sigmoid(o) * tanh(c')`` (each gate the sum of its ``gx`` and ``gh`` blocks);
-    - ``gru`` (``r, z, n``): ``r = sigmoid(gx_r + gh_r)``, ``z = sigmoid(gx_z + gh_z)``,
-      ``n = tanh(gx_n + r * gh_n)``, ``h' = (1 - z) * n + z * h``;
-    - ``rnn_tanh``/``rnn_relu``: ``h' = tanh(gx + gh)`` / ``relu(gx + gh)``.
-    """
-    gates_x = x @ weight_ih.T
-    gates_h = h @ weight_hh.T
-    if bias_ih is not None:
-        gates_x = gates_x + bias_ih
-    if bias_hh is not None:
-        gates_h = gates_h + bias_hh
-    if mode == "lstm":
-        in_gate, forget_gate, cell_gate, out_gate = (gates_x + gates_h).chunk(4, dim=1)
-        c_next = forget_gate.sigmoid() * c + in_gate.sigmoid() * cell_gate.tanh()
-        return out_gate.sigmoid() * c_next.tanh(), c_next
-    if mode == "gru":
-        x_reset, x_update, x_new = gates_x.chunk(3, dim=1)
-        h_reset, h_update, h_new = gates_h.chunk(3, dim=1)
-        reset = (x_reset + h_reset).sigmoid()
-        update = (x_update + h_update).sigmoid()
-        candidate = (x_new + reset * h_new).tanh()
-        return (1 - update) * candidate + update * h, None
-    preactivation = gates_x + gates_h
-    return (preactivation.tanh() if mode == "rnn_tanh" else preactivation.relu()), None
+from .composed import composed_step
+from .fused import fused_step
+from .gates import GATE_COUNT, rnn_mode
 
 
 def check_positive(name: str, value) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name} must be a positive int, got {value!r}")
     return value
-
-
-def rnn_mode(nonlinearity: str) -> str:
-    """``"tanh"``/``"relu"`` -> the kernel mode ``"rnn_tanh"``/``"rnn_relu"``."""
-    if nonlinearity not in ("tanh", "relu"):
-        raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
-    return "rnn_" + nonlinearity
 
 
 class _CellBase(Module):
@@ -135,11 +96,8 @@ class _CellBase(Module):
                                  f"match the input, got {state.shape[1:] if unbatched else state.shape}")
             states.append(state)
         weights = (self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
-        if self.fused:
-            result = FusedCellStep.apply(x, *states, *weights, mode=self.mode)
-            h_next, c_next = result if self.mode == "lstm" else (result, None)
-        else:
-            h_next, c_next = composed_step(self.mode, x, *states, *weights)
+        step = fused_step if self.fused else composed_step
+        h_next, c_next = step(self.mode, x, *states, weights)
         if unbatched:
             h_next = h_next.squeeze(0)
             c_next = c_next.squeeze(0) if c_next is not None else None
@@ -169,7 +127,7 @@ class RNNCell(_CellBase):
 
 
 class LSTMCell(_CellBase):
-    """LSTM cell, gates ``i, f, g, o`` (see :func:`composed_step` for the equations).
+    """LSTM cell, gates ``i, f, g, o`` (see ``composed.composed_step`` for the equations).
 
     ``LSTMCell(input_size, hidden_size, bias=True, fused=True)``;
     ``forward(x (B, input_size), hx=(h, c) each (B, hidden_size) | None = zeros) -> (h', c')``.
@@ -195,4 +153,4 @@ class GRUCell(_CellBase):
         return self._step(x, hx, None)[0]
 
 
-__all__ = ["RNNCell", "LSTMCell", "GRUCell", "composed_step"]
+__all__ = ["RNNCell", "LSTMCell", "GRUCell", "check_positive"]

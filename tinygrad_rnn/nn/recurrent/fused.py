@@ -1,22 +1,20 @@
-"""Autograd Functions around the fused recurrent kernels of ``kernels``.
+"""The fused path: autograd Functions around the recurrent kernels of ``kernels``.
 
 Two Functions, both thin: all the arithmetic lives in ``kernels`` (raw
 arrays, NumPy or CuPy), so the engine adds one graph node per layer and
 direction (``FusedSequence``) or per step (``FusedCellStep``), never one per
-gate.
+gate. :func:`fused_step` and :func:`fused_sequence` call them with the same
+arguments and returns as ``composed.composed_step`` and
+``composed.composed_sequence``, the engine-op reference they are tested against.
 
-Modes: ``"lstm"`` (gates ``i, f, g, o``), ``"gru"`` (gates ``r, z, n``),
-``"rnn_tanh"``, ``"rnn_relu"``. Weight layouts are PyTorch's: ``weight_ih``
-``(G*H, I)``, ``weight_hh (G*H, H)``, ``bias_ih``/``bias_hh (G*H,)`` with ``G``
-= 4, 3, 1 for LSTM, GRU, RNN.
+Modes and weight layouts: see ``gates``.
 """
 from __future__ import annotations
 
 from ...autograd import Function, is_grad_enabled, retaining_graph
 from . import kernels
-from .kernels import GATE_COUNT, MODES
 
-__all__ = ["FusedSequence", "FusedCellStep", "GATE_COUNT", "MODES"]
+__all__ = ["FusedSequence", "FusedCellStep", "fused_step", "fused_sequence"]
 
 _TWICE = ("backward ran twice through a fused {what}: its kernel reuses the saved activations as gradient "
           "buffers, so the first backward consumed them. Call the first backward with retain_graph=True, "
@@ -79,3 +77,16 @@ class FusedCellStep(Function):
             raise RuntimeError(_TWICE.format(what="cell step"))
         grads = kernels.cell_backward(self.saved, grad_h, grad_c, retain_saved=retaining_graph())
         return _filter(grads, self.needs_input_grad)
+
+
+def fused_step(mode: str, x, h, c, weights):
+    """One step as one autograd node: ``(h' (B, H), c' (B, H) | None)``; see ``composed.composed_step``."""
+    result = FusedCellStep.apply(x, h, c, *weights, mode=mode)
+    return result if mode == "lstm" else (result, None)
+
+
+def fused_sequence(mode: str, x, h0, c0, weights, lengths=None, reverse: bool = False):
+    """One layer and direction as one autograd node: ``(output (T, B, H), h_n, c_n | None)``;
+    see ``composed.composed_sequence``."""
+    result = FusedSequence.apply(x, h0, c0, *weights, mode=mode, lengths=lengths, reverse=reverse)
+    return result if mode == "lstm" else (*result, None)

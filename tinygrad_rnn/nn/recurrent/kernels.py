@@ -3,17 +3,8 @@
 No autograd here: plain functions on arrays that ``fused`` wraps into
 engine Functions. One layer, one direction per call.
 
-Modes and gate layouts (PyTorch's), ``G`` gates of ``H`` units each::
-
-    "lstm"      G = 4, gates i, f, g, o   c' = f*c + i*g, h' = o*tanh(c')
-    "gru"       G = 3, gates r, z, n      n = tanh(W_in x + b_in + r*(W_hn h + b_hn)),
-                                          h' = (1 - z)*n + z*h
-    "rnn_tanh"  G = 1                     h' = tanh(W_ih x + b_ih + W_hh h + b_hh)
-    "rnn_relu"  G = 1                     h' = relu(...)
-
-Weights: ``weight_ih (G*H, I)``, ``weight_hh (G*H, H)``, ``bias_ih``, ``bias_hh``
-``(G*H,)`` or ``None``; gate ``k`` is rows ``k*H:(k+1)*H``. The dtype follows
-the inputs (float32 or float64).
+Modes, gate layouts and weight shapes: see ``gates``. The dtype follows the inputs
+(float32 or float64).
 
 How the work is laid out (the speed comes from this, see ``bench/rnn_kernels.py``):
 
@@ -47,9 +38,9 @@ from typing import Any
 
 from ... import backend
 from . import workspace
-from .pointwise import GATE_COUNT, make_pointwise
-
-MODES = tuple(GATE_COUNT)
+from .gates import check_mode
+from .lengths import check_lengths
+from .pointwise import make_pointwise
 
 
 @dataclass
@@ -90,26 +81,12 @@ class SavedSequence:
     consumed: bool = False
 
 
-def _check_mode(mode):
-    if mode not in GATE_COUNT:
-        raise ValueError(f"unknown recurrent mode {mode!r}: use one of {', '.join(MODES)}")
-
-
 def _padding(xp, lengths, steps, batch):
     """``(valid (T, B, 1) bool, padded per step)`` or ``(None, None)`` when nothing is padded."""
+    lengths = check_lengths(lengths, steps, batch)
     if lengths is None:
         return None, None
-    host = backend.numpy
-    lengths = backend.as_numpy(lengths)
-    if lengths.shape != (batch,) or not (host.issubdtype(lengths.dtype, host.integer)
-                                         or (lengths == host.round(lengths)).all()):
-        raise ValueError(f"lengths must be {batch} integers (one per sequence), got shape {lengths.shape} "
-                         f"and dtype {lengths.dtype}")
-    if lengths.size and (lengths.min() < 1 or lengths.max() > steps):
-        raise ValueError(f"each length must be between 1 and T={steps}, got {lengths.tolist()}")
-    if (lengths == steps).all():
-        return None, None
-    valid = host.arange(steps)[:, None] < lengths[None, :]
+    valid = backend.numpy.arange(steps)[:, None] < lengths[None, :]
     padded = [None if row.all() else xp.asarray(~row)[:, None] for row in valid]
     return xp.asarray(valid[:, :, None]), padded
 
@@ -161,7 +138,7 @@ def sequence_forward(mode, x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_h
     :class:`SavedSequence` (``None`` when ``need_grad`` is false: no per-step gates
     or cell states are kept then).
     """
-    _check_mode(mode)
+    check_mode(mode)
     xp = backend.get_array_module(x)
     dtype = xp.result_type(x, weight_ih, weight_hh)
     x, weight_ih, weight_hh = (a.astype(dtype, copy=False) for a in (x, weight_ih, weight_hh))

@@ -21,49 +21,27 @@ so ``state_dict()`` reads like PyTorch's and a converted PyTorch state dict load
 
 Two paths give the same numbers (tested to float64 precision):
 
-- fused (default): per layer and direction one autograd node,
-  ``fused.FusedSequence``, whose forward and hand-written BPTT backward
-  run in ``kernels`` on raw arrays, so the engine adds nothing per step;
-- composed (``fused=False`` or ``layer.fused = False``): the cells' engine-op
-  step (``cells.composed_step``) unrolled over time, autograd doing BPTT.
+- fused (default): ``fused.fused_sequence``, per layer and direction one
+  autograd node whose forward and hand-written BPTT backward run in
+  ``kernels`` on raw arrays, so the engine adds nothing per step;
+- composed (``fused=False`` or ``layer.fused = False``):
+  ``composed.composed_sequence``, the engine-op step unrolled over time,
+  autograd doing BPTT.
 """
 from __future__ import annotations
 
 import math
 
-from ... import backend
 from ...factories import zeros
-from ...tensor import Tensor, cat, stack, where
+from ...tensor import Tensor, cat, stack
 from .. import functional as F
 from .. import init
 from ..module import Module, Parameter
-from .cells import check_positive, composed_step, rnn_mode
-from .fused import GATE_COUNT, MODES, FusedSequence
-
-
-def check_lengths(lengths, steps: int, batch: int):
-    """Validate ``lengths``; a host int64 array ``(B,)``, or ``None`` when every sequence is full length.
-
-    Accepts a list, a NumPy/CuPy array or a Tensor of ints.
-    """
-    if lengths is None:
-        return None
-    raw = lengths.data if isinstance(lengths, Tensor) else lengths
-    host = backend.as_numpy(raw)
-    if host.ndim != 1 or host.shape[0] != batch:
-        raise ValueError(f"lengths must hold one length per sequence: expected {batch} values for a batch of "
-                         f"{batch}, got shape {tuple(host.shape)}")
-    if host.dtype.kind not in "iu":
-        raise ValueError(f"lengths must be integers (the number of real steps of each sequence), got dtype "
-                         f"{host.dtype}: {host.tolist()}")
-    bad = (host < 1) | (host > steps)
-    if bad.any():
-        index = int(bad.argmax())
-        raise ValueError(f"lengths[{index}] = {int(host[index])} is out of range: every length must be between 1 "
-                         f"and {steps}, the number of time steps of the padded input")
-    if (host == steps).all():
-        return None  # nothing is padded: the kernels' faster unmasked path gives the same numbers
-    return host.astype("int64")
+from .cells import check_positive
+from .composed import composed_sequence
+from .fused import fused_sequence
+from .gates import GATE_COUNT, check_mode, rnn_mode
+from .lengths import check_lengths
 
 
 class RNNBase(Module):
@@ -77,8 +55,7 @@ class RNNBase(Module):
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
                  fused: bool = True):
         super().__init__()
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        check_mode(mode)
         if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout <= 1.0:
             raise ValueError(f"dropout must be a probability in [0, 1], got {dropout!r}")
         self.mode = mode
@@ -145,7 +122,7 @@ class RNNBase(Module):
         if self.batch_first:
             x = x.transpose(0, 1)
         steps, batch = x.shape[0], x.shape[1]
-        lengths = check_lengths(lengths, steps, batch)
+        lengths = check_lengths(lengths.data if isinstance(lengths, Tensor) else lengths, steps, batch)
         h0, c0 = self._initial_states(hx, x)
 
         final_h, final_c = [], []
@@ -154,8 +131,8 @@ class RNNBase(Module):
             outputs = []
             for direction in range(self.num_directions):
                 index = layer * self.num_directions + direction
-                run = self._run_fused if self.fused else self._run_composed
-                output, h_n, c_n = run(layer_input, h0[index], c0[index], self._weights(layer, direction),
+                run = fused_sequence if self.fused else composed_sequence
+                output, h_n, c_n = run(self.mode, layer_input, h0[index], c0[index], self._weights(layer, direction),
                                        lengths, reverse=direction == 1)
                 outputs.append(output)
                 final_h.append(h_n)
@@ -197,32 +174,6 @@ class RNNBase(Module):
                                  f"{expected}, got {state.shape}")
             rows.append([row.reshape(batch, self.hidden_size) for row in state.split(1, dim=0)])
         return rows
-
-    def _run_fused(self, x: Tensor, h0: Tensor, c0, weights, lengths, reverse: bool):
-        """One layer and direction as one autograd node: ``(output (T, B, H), h_n, c_n | None)``."""
-        result = FusedSequence.apply(x, h0, c0, *weights, mode=self.mode, lengths=lengths, reverse=reverse)
-        return result if self.mode == "lstm" else (*result, None)
-
-    def _run_composed(self, x: Tensor, h: Tensor, c, weights, lengths, reverse: bool):
-        """One layer and direction unrolled from engine ops (the reference): same returns as ``_run_fused``."""
-        steps = x.shape[0]
-        inputs = [step.reshape(step.shape[1:]) for step in x.split(1, dim=0)]
-        real = None
-        if lengths is not None:
-            xp = backend.get_array_module(x.data)
-            real = xp.asarray(lengths)[:, None]  # (B, 1), compared with t at each step
-        outputs = [None] * steps
-        for t in (reversed(range(steps)) if reverse else range(steps)):
-            h_next, c_next = composed_step(self.mode, inputs[t], h, c, *weights)
-            if real is None:
-                h, c = h_next, c_next
-                outputs[t] = h
-                continue
-            is_real = real > t  # padded steps keep the state and output zeros
-            h = where(is_real, h_next, h)
-            c = where(is_real, c_next, c) if c is not None else None
-            outputs[t] = where(is_real, h_next, 0.0)
-        return stack(outputs, dim=0), h, c
 
 
 class RNN(RNNBase):
@@ -267,4 +218,4 @@ class GRU(RNNBase):
                          fused)
 
 
-__all__ = ["RNNBase", "RNN", "LSTM", "GRU", "check_lengths"]
+__all__ = ["RNNBase", "RNN", "LSTM", "GRU"]

@@ -40,8 +40,6 @@ from __future__ import annotations
 
 from ... import backend
 
-GATE_COUNT = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "rnn_relu": 1}
-
 
 def _per_gate(xp, dtype, values):
     """A ``(G, 1, 1)`` array broadcasting ``values[k]`` over gate ``k`` of a ``(G, B, H)`` block."""
