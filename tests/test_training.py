@@ -23,12 +23,12 @@ def train(config, model_dir, **kwargs):
 
 def weights(path):
     state = checkpoint.load_checkpoint(path)
-    return {name: checkpoint.to_numpy(value) for name, value in state["model"].items()}
+    return {name: np.asarray(getattr(value, "data", value)) for name, value in state["model"].items()}
 
 
 def optimizer_arrays(path):
     state = checkpoint.load_checkpoint(path)["optimizer"]["state"]
-    return {(int(index), name): checkpoint.to_numpy(value)
+    return {(int(index), name): np.asarray(getattr(value, "data", value))
             for index, entries in state.items() for name, value in entries.items() if hasattr(value, "shape")
             or hasattr(getattr(value, "data", None), "shape")}
 

@@ -12,7 +12,7 @@ for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 def __getattr__(name):
     """``translator.Translator`` without importing the engine until it is used."""
     if name == "Translator":
-        from translator.translator import Translator  # noqa: PLC0415
+        from translator.inference import Translator  # noqa: PLC0415
 
         return Translator
     raise AttributeError(f"module 'translator' has no attribute {name!r}")

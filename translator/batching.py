@@ -94,8 +94,9 @@ def make_batch(examples: Sequence[Example], indices: Sequence[int]) -> Batch:
 def filter_by_length(examples: Sequence[Example], max_length: int, min_length: int = 1) -> list[int]:
     """Indices of the examples whose source and target both have ``min_length <= len <= max_length``.
 
-    Lengths are those of the id lists as given (count BOS/EOS if you encoded them). The result can
-    be passed as ``indices`` to :class:`BatchIterator` so batches keep the original indices.
+    Lengths are those of the sequences as given: token lists (preparation drops long training
+    pairs before encoding them) or id lists (count BOS/EOS if you encoded them). The result can be
+    passed as ``indices`` to :class:`BatchIterator` so batches keep the original indices.
     """
     if max_length < min_length:
         raise ValueError(f"max_length ({max_length}) must be >= min_length ({min_length})")

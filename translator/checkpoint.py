@@ -22,8 +22,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from translator.atomic import atomic_write_text
 from translator.errors import DataError
 from translator.vocabulary import Vocabulary
@@ -141,14 +139,6 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     if "model" not in state:
         raise CheckpointError(f"checkpoint {path} holds no model weights")
     return state
-
-
-def to_numpy(value: Any) -> np.ndarray:
-    """A host NumPy array from a Tensor or a NumPy/CuPy array (for comparing and hashing weights)."""
-    from tinygrad_rnn import backend  # noqa: PLC0415
-
-    data = getattr(value, "data", value)
-    return backend.as_numpy(data)
 
 
 # ---------------------------------------------------------------- the held-out splits

@@ -227,7 +227,7 @@ def read_lines(name: str, data: bytes) -> list[str]:
 
 
 def _load_translator(model_dir: Path, device: str):
-    from translator.translator import Translator  # noqa: PLC0415
+    from translator.inference import Translator  # noqa: PLC0415
 
     return Translator.load(model_dir, device=_check_device(device))
 

@@ -22,7 +22,7 @@ from tinygrad_rnn import Tensor, backend, cat, nn, zeros
 from translator.model_config import ModelConfig
 from translator.vocabulary import PAD
 
-CELLS = {"gru": nn.GRUCell, "lstm": nn.LSTMCell, "rnn": nn.RNNCell}
+RECURRENT_CELLS = {"gru": nn.GRUCell, "lstm": nn.LSTMCell, "rnn": nn.RNNCell}
 
 
 @dataclasses.dataclass
@@ -101,7 +101,7 @@ class Decoder(nn.Module):
         self.embedding = nn.Embedding(vocab_size, config.embedding_size, padding_idx=PAD)
         self.dropout = nn.Dropout(config.dropout)
         first_input = config.embedding_size + (hidden if config.input_feeding else 0)
-        self.cells = nn.ModuleList([CELLS[config.cell](first_input if layer == 0 else hidden, hidden)
+        self.cells = nn.ModuleList([RECURRENT_CELLS[config.cell](first_input if layer == 0 else hidden, hidden)
                                     for layer in range(config.decoder_layers)])
         self.attention = _make_attention(config.attention, hidden, key_size)
         self.combine = nn.Linear(hidden + key_size, hidden, bias=False) if self.attention is not None else None

@@ -4,8 +4,8 @@ Scores are always computed on natural text, the translator's detokenised output 
 reference sentences, with sacreBLEU's own tokenisation (BLEU: ``13a``, cased), never on our tokens,
 so the numbers are comparable with published ones; each comes with sacreBLEU's signature.
 
-``translate evaluate`` uses :func:`evaluate_model`; training uses :func:`evaluate_pairs` for the
-per-epoch dev BLEU and the final test BLEU.
+``translate evaluate`` reads its pairs with :func:`load_evaluation_pairs` and scores them with
+:func:`evaluate_pairs`, which training also uses for the per-epoch dev BLEU and the final test BLEU.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """``ModelConfig``: the shape of the network, a frozen dataclass validated in one place.
 
-It is saved inside a model directory's ``config.json`` (see :mod:`translator.translator`) and is
+It is saved inside a model directory's ``config.json`` (see :mod:`translator.inference`) and is
 all :class:`translator.model.Seq2Seq` needs besides the two vocabulary sizes.
 """
 from __future__ import annotations

@@ -34,7 +34,7 @@ def plot_attention(translation, path: str | os.PathLike, dpi: int = 120) -> None
     """Save the (target x source) attention of ``translation`` as an image.
 
     Args:
-        translation: a :class:`translator.translator.Translation` (``attention``, ``source_tokens``,
+        translation: a :class:`translator.inference.Translation` (``attention``, ``source_tokens``,
             ``target_tokens``).
         path: output file; the format follows the extension (``.png``, ``.pdf``, ``.svg``).
     Raises:

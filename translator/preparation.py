@@ -20,6 +20,7 @@ import hashlib
 from typing import Callable, Sequence
 
 from translator import catalogue, numbers_corpus
+from translator.batching import filter_by_length
 from translator.config import TrainConfig
 from translator.corpus import read_pairs
 from translator.errors import DataError
@@ -107,8 +108,7 @@ def prepare(config: TrainConfig, log: Callable[[str], None],
     train_pairs, dev_pairs, test_pairs = splits.select(pairs)
 
     tokenized_train = [(tokenize(source), tokenize(target)) for source, target in train_pairs]
-    kept = [index for index, (source, target) in enumerate(tokenized_train)
-            if 1 <= len(source) <= config.max_length and 1 <= len(target) <= config.max_length]
+    kept = filter_by_length(tokenized_train, config.max_length)
     if not kept:
         raise DataError(f"no training pair has at most --max-length {config.max_length} tokens on both sides")
     if vocabularies is None:

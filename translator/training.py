@@ -42,7 +42,7 @@ from translator.evaluate import EvaluationResult, evaluate_pairs
 from translator.model import Seq2Seq
 from translator.model_config import ModelConfig
 from translator.preparation import PreparedData, prepare
-from translator.translator import Translator
+from translator.inference import Translator
 
 EVAL_BATCH_SIZE = 256
 CHECKPOINT_SECONDS = 300.0  # also save last.npz this often within an epoch, so a crash loses little

@@ -11,7 +11,7 @@ from translator import checkpoint
 from translator.checkpoint import CheckpointError
 from translator.model import ModelConfig, Seq2Seq
 from translator.plot import PlotUnavailable, plot_attention
-from translator.translator import Translation, Translator, replace_unknowns
+from translator.inference import Translation, Translator, replace_unknowns
 from translator.vocabulary import BOS, EOS, PAD, UNK, Vocabulary
 
 WORDS = ["uno", "dos", "tres", "cuatro", "cinco", "seis"]
