@@ -13,12 +13,15 @@ object in it is a tagged node, so dict keys keep their types (an optimizer's
 state is keyed by int positions) and tuples stay tuples. ``load`` opens the
 archive with ``allow_pickle=False``: a file holding pickled objects is refused.
 
-Writes are atomic: the archive is written to a temporary file in the target's
-directory, flushed to disk and renamed over the target, so an interrupted save
-leaves the previous file intact and no temporary file behind.
+Writes are atomic (:func:`atomic_open`, the project's one atomic writer, which
+the translator uses for its own files too): the archive is written to a
+temporary file in the target's directory, flushed to disk and renamed over the
+target, so an interrupted save leaves the previous file intact and no temporary
+file behind.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -73,21 +76,45 @@ def save(obj, path) -> None:
     arrays = dict(encoder.arrays)
     arrays[_STRUCTURE_KEY] = backend.numpy.frombuffer(text.encode("utf-8"), dtype="uint8")
 
+    with atomic_open(path, "wb") as file:
+        backend.numpy.savez(file, **arrays)
+
+
+@contextlib.contextmanager
+def atomic_open(path, mode="wb", encoding="utf-8"):
+    """Open a temporary file beside ``path``; when the ``with`` body ends cleanly it replaces ``path``.
+
+    A reader, or a crash half-way through, never sees a half-written file: ``path`` keeps its old
+    content or gets the complete new one. The temporary file is flushed to disk (``fsync``) before
+    the rename, takes a normal file's permissions (``0o666`` less the umask) and lives in the same
+    directory, because a rename is atomic only within one filesystem; the directory is synced after
+    the rename so the rename itself survives a power cut. If the body raises, the temporary file is
+    deleted and ``path`` is untouched.
+
+    Args:
+        path: the destination; its directory must exist.
+        mode: ``"wb"`` (binary) or ``"w"`` (text).
+        encoding: the text encoding for ``"w"``.
+    Yields:
+        the open temporary file; its ``name`` is the temporary path (to check the content
+        before it replaces ``path``, e.g. a download).
+    """
+    if mode not in ("w", "wb"):
+        raise ValueError(f"atomic_open writes with mode 'w' or 'wb', got {mode!r}")
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    descriptor, temporary = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    os.close(descriptor)
     try:
-        with os.fdopen(handle, "wb") as file:
-            backend.numpy.savez(file, **arrays)
+        with open(temporary, mode, encoding=None if "b" in mode else encoding) as file:
+            yield file
             file.flush()
             os.fsync(file.fileno())
         os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes it private (0600); give it a normal file's mode
         os.replace(temporary, path)
     except BaseException:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.remove(temporary)
-        except FileNotFoundError:
-            pass
         raise
     _fsync_directory(directory)
 
@@ -182,4 +209,4 @@ def load(path, device=None):
         return _Decoder(archive, path, device).decode(structure["root"])
 
 
-__all__ = ["save", "load"]
+__all__ = ["save", "load", "atomic_open"]

@@ -12,12 +12,10 @@ Where: :func:`data_dir` (``--data-dir`` flag, else ``$TRANSLATE_DATA_DIR``, else
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import http.client
 import os
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 import zipfile
@@ -26,6 +24,7 @@ from typing import Mapping
 
 from tqdm import tqdm
 
+from tinygrad_rnn.serialization import atomic_open
 from translator.corpus import read_pairs
 from translator.errors import DataError
 
@@ -142,32 +141,24 @@ def verify(path: str | os.PathLike, info: DatasetInfo) -> int:
 
 def _download(url: str, destination: Path, info: DatasetInfo, progress: bool, timeout: float) -> None:
     """Download ``url`` to a temporary file next to ``destination``, verify it, rename it into place."""
-    file_descriptor, temporary_name = tempfile.mkstemp(prefix=f".{destination.name}.", suffix=".part",
-                                                       dir=destination.parent)
-    try:
-        with os.fdopen(file_descriptor, "wb") as output, urllib.request.urlopen(url, timeout=timeout) as response:
-            declared = response.headers.get("Content-Length")
-            expected_size = int(declared) if declared and declared.isdigit() else None
-            received = 0
-            with tqdm(total=expected_size, unit="B", unit_scale=True, unit_divisor=1024,
-                      desc=f"downloading {destination.name}", disable=not progress, file=sys.stderr) as bar:
-                while chunk := response.read(1 << 16):
-                    output.write(chunk)
-                    received += len(chunk)
-                    bar.update(len(chunk))
+    with atomic_open(destination, "wb") as output, urllib.request.urlopen(url, timeout=timeout) as response:
+        declared = response.headers.get("Content-Length")
+        expected_size = int(declared) if declared and declared.isdigit() else None
+        received = 0
+        with tqdm(total=expected_size, unit="B", unit_scale=True, unit_divisor=1024,
+                  desc=f"downloading {destination.name}", disable=not progress, file=sys.stderr) as bar:
+            while chunk := response.read(1 << 16):
+                output.write(chunk)
+                received += len(chunk)
+                bar.update(len(chunk))
         if expected_size is not None and received != expected_size:
             raise DataError(f"download from {url} stopped after {received} of {expected_size} bytes")
+        output.flush()
         try:
-            verify(temporary_name, info)
+            verify(output.name, info)
         except DataError as error:
-            reason = str(error).replace(temporary_name, "it")
+            reason = str(error).replace(output.name, "it")
             raise DataError(f"the file downloaded from {url} was rejected: {reason}") from None
-        os.chmod(temporary_name, 0o644)
-        os.replace(temporary_name, destination)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary_name)
-        raise
 
 
 def fetch(

@@ -22,8 +22,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from translator.atomic import atomic_write_text
-from translator.errors import DataError
+from tinygrad_rnn.serialization import atomic_open
+from translator.errors import CheckpointError, DataError, decode_utf8, read_user_file
 from translator.vocabulary import Vocabulary
 
 FORMAT_VERSION = 1
@@ -37,10 +37,6 @@ LAST_FILE = "last.npz"
 LOG_FILE = "log.jsonl"
 DEV_FILE = "dev.tsv"
 TEST_FILE = "test.tsv"
-
-
-class CheckpointError(Exception):
-    """A model directory or checkpoint that is missing, corrupt or from an incompatible version."""
 
 
 def _require_dir(model_dir: Path) -> None:
@@ -69,7 +65,8 @@ def write_config(model_dir: str | os.PathLike, model_options: dict, source_vocab
         "train": train_options,
         "data": data_info,
     }
-    atomic_write_text(Path(model_dir) / CONFIG_FILE, json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+    with atomic_open(Path(model_dir) / CONFIG_FILE, "w") as handle:
+        handle.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
 
 
 def read_config(model_dir: str | os.PathLike) -> dict:
@@ -81,13 +78,13 @@ def read_config(model_dir: str | os.PathLike) -> dict:
     model_dir = Path(model_dir)
     _require_dir(model_dir)
     path = model_dir / CONFIG_FILE
+    data = read_user_file(path, "model configuration", CheckpointError,
+                          missing=f"{model_dir} holds no trained model ({CONFIG_FILE} is missing); "
+                                  f"train one with 'translate train --model {model_dir}'")
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CheckpointError(f"{model_dir} holds no trained model ({CONFIG_FILE} is missing); "
-                              f"train one with 'translate train --model {model_dir}'") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise CheckpointError(f"{path} is unreadable or corrupt ({error}); retrain the model") from None
+        document = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise CheckpointError(f"{path} is corrupt ({error}); retrain the model") from None
     if not isinstance(document, dict):
         raise CheckpointError(f"{path} is not a translator model configuration")
     _check_version(document.get("format_version"), str(path))
@@ -147,18 +144,15 @@ def write_pairs(path: str | os.PathLike, pairs: list[tuple[str, str]]) -> None:
     def clean(text: str) -> str:
         return " ".join(text.replace("\t", " ").split())
 
-    atomic_write_text(path, "".join(f"{clean(source)}\t{clean(target)}\n" for source, target in pairs))
+    with atomic_open(path, "w") as handle:
+        handle.write("".join(f"{clean(source)}\t{clean(target)}\n" for source, target in pairs))
 
 
 def read_pairs_file(path: str | os.PathLike) -> list[tuple[str, str]]:
     """Read a file written by :func:`write_pairs`; CheckpointError if missing or malformed."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise CheckpointError(f"{path} does not exist; pass --data FILE to evaluate on other data") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise CheckpointError(f"cannot read {path}: {error}") from None
+    data = read_user_file(path, "split file", CheckpointError,
+                          missing=f"{path} does not exist; pass --data FILE to evaluate on other data")
+    text = decode_utf8(data, str(path), CheckpointError)
     pairs = []
     for line_number, line in enumerate(text.splitlines(), start=1):
         columns = line.split("\t")

@@ -23,19 +23,11 @@ import click
 from click.core import ParameterSource
 
 from translator import checkpoint
-from translator.config import DEFAULT_BEAM, FIELDS, ConfigError, build_config, flag_name, option_type, \
+from translator.config import DEFAULT_BEAM, FIELDS, build_config, flag_name, option_type, \
     read_config_file
-from translator.errors import DataError
+from translator.errors import PlotUnavailable, TranslatorError, UserError, decode_utf8, read_user_file
 
 INTERRUPTED_EXIT = 130
-USER_ERROR_EXIT = 2
-
-
-class UserError(click.ClickException):
-    """A mistake the user can fix: printed as one line, exit status 2."""
-
-    exit_code = USER_ERROR_EXIT
-
 
 def _one_line(message: str) -> str:
     return "; ".join(part.strip() for part in str(message).splitlines() if part.strip())
@@ -58,7 +50,7 @@ def user_errors(command: Callable) -> Callable:
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
-        except (DataError, ConfigError, checkpoint.CheckpointError) as error:
+        except TranslatorError as error:
             raise UserError(str(error)) from None
         except FloatingPointError as error:  # the training diverged: a hyperparameter problem
             raise UserError(str(error)) from None
@@ -214,13 +206,7 @@ def train(ctx: click.Context, model_dir: Path, config_file: Path | None, resume:
 # ---------------------------------------------------------------- run
 def read_lines(name: str, data: bytes) -> list[str]:
     """Decode input bytes as UTF-8 lines; UserError naming the input and byte offset otherwise."""
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise UserError(f"{name} is not valid UTF-8: byte 0x{data[error.start]:02x} at byte offset "
-                        f"{error.start}; convert it to UTF-8") from None
-    text = text.removeprefix("\ufeff")
-    lines = text.split("\n")
+    lines = decode_utf8(data, name, UserError).split("\n")
     if lines and lines[-1] == "":
         lines.pop()
     return [line.rstrip("\r") for line in lines]
@@ -261,7 +247,7 @@ def run(model_dir: Path, texts: tuple[str, ...], input_file: Path | None, beam: 
     if texts:
         sentences = list(texts)
     elif input_file is not None and str(input_file) != "-":
-        sentences = read_lines(str(input_file), input_file.read_bytes())
+        sentences = read_lines(str(input_file), read_user_file(input_file, "input file", UserError))
     else:
         stdin = getattr(sys.stdin, "buffer", sys.stdin)  # bytes: undecodable input is reported, not guessed
         if stdin.isatty():
@@ -289,7 +275,7 @@ def run(model_dir: Path, texts: tuple[str, ...], input_file: Path | None, beam: 
 
 
 def _require_matplotlib() -> None:
-    from translator.plot import PlotUnavailable, require_matplotlib  # noqa: PLC0415
+    from translator.plot import require_matplotlib  # noqa: PLC0415
 
     try:
         require_matplotlib()

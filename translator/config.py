@@ -45,6 +45,7 @@ except ModuleNotFoundError:  # Python 3.10
 from pathlib import Path
 from typing import Any, Mapping
 
+from translator.errors import ConfigError, decode_utf8, read_user_file
 from translator.model_config import ATTENTIONS, CELLS, ModelConfig
 
 PLATEAU_METRICS = ("loss", "bleu")
@@ -57,10 +58,6 @@ RESUME_OVERRIDABLE = ("epochs", "max_time", "device")
 # The beam width of `translate run`/`evaluate` by default, also used for the test BLEU that ends
 # training, so that number is what a user gets.
 DEFAULT_BEAM = 5
-
-
-class ConfigError(ValueError):
-    """An option value or combination the user must change (one line, names the option)."""
 
 
 def _option(default, help: str, group: str, *, choices: tuple | None = None, metavar: str | None = None):  # noqa: A002
@@ -262,14 +259,10 @@ def read_config_file(path: str | os.PathLike) -> dict[str, Any]:
         ConfigError: unreadable file, invalid TOML, unknown key or a nested table.
     """
     path = Path(path)
+    text = decode_utf8(read_user_file(path, "config file", ConfigError), f"config file {path}", ConfigError)
     try:
-        with path.open("rb") as handle:
-            document = tomllib.load(handle)
-    except FileNotFoundError:
-        raise ConfigError(f"config file {path} does not exist") from None
-    except OSError as error:
-        raise ConfigError(f"cannot read config file {path}: {error.strerror or error}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"config file {path} is not valid TOML: {error}") from None
     if set(document) == {"train"} and isinstance(document["train"], dict):
         document = document["train"]

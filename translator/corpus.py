@@ -12,12 +12,13 @@ with ``strict=True``, raise :class:`DataError`.
 from __future__ import annotations
 
 import dataclasses
+import io
 import os
 import unicodedata
 import zipfile
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 
-from translator.errors import DataError
+from translator.errors import DataError, decode_utf8, read_user_file
 
 Pair = tuple[str, str]
 
@@ -97,35 +98,19 @@ def read_text(path: str | os.PathLike, member: str | None = None) -> tuple[str, 
         DataError: missing or unreadable file, corrupt zip, or bytes that are not UTF-8 (the
             message names the file and the byte offset of the first bad byte).
     """
-    path = Path(path)
-    try:
-        if zipfile.is_zipfile(path):
-            try:
-                with zipfile.ZipFile(path) as archive:
-                    member = find_zip_member(archive, member, archive_name=str(path))
-                    description = f"{path}:{member}"
-                    data = archive.read(member)
-            except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as error:
-                raise DataError(f"{path} is not a readable zip archive ({error}); download it again") from None
-        else:
-            if member is not None:
-                raise DataError(f"{path} is not a zip archive, so it has no member {member!r}")
-            description = str(path)
-            data = path.read_bytes()
-    except FileNotFoundError:
-        raise DataError(f"data file {path} does not exist") from None
-    except IsADirectoryError:
-        raise DataError(f"{path} is a directory, expected a data file") from None
-    except OSError as error:
-        raise DataError(f"cannot read {path}: {error.strerror or error}") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise DataError(
-            f"{description} is not valid UTF-8: byte 0x{data[error.start]:02x} at byte offset {error.start}; "
-            "convert the file to UTF-8"
-        ) from None
-    return text.removeprefix("\ufeff"), description
+    data = read_user_file(path, "data file")
+    description = str(path)
+    if zipfile.is_zipfile(io.BytesIO(data)):
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                member = find_zip_member(archive, member, archive_name=str(path))
+                description = f"{path}:{member}"
+                data = archive.read(member)
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as error:
+            raise DataError(f"{path} is not a readable zip archive ({error}); download it again") from None
+    elif member is not None:
+        raise DataError(f"{path} is not a zip archive, so it has no member {member!r}")
+    return decode_utf8(data, description), description
 
 
 def read_pairs(

@@ -19,7 +19,7 @@ from typing import Callable, Sequence
 from sacrebleu.metrics import BLEU, CHRF
 
 from translator import checkpoint
-from translator.atomic import atomic_write_text
+from tinygrad_rnn.serialization import atomic_open
 from translator.corpus import read_pairs
 
 Pair = tuple[str, str]
@@ -120,4 +120,5 @@ def load_evaluation_pairs(model_dir: str | os.PathLike, data: str | os.PathLike 
 
 def write_output(path: str | os.PathLike, hypotheses: Sequence[str]) -> None:
     """Keep the translations, one per line, in input order (written atomically)."""
-    atomic_write_text(path, "".join(hypothesis.replace("\n", " ") + "\n" for hypothesis in hypotheses))
+    with atomic_open(path, "w") as handle:
+        handle.write("".join(hypothesis.replace("\n", " ") + "\n" for hypothesis in hypotheses))

@@ -22,7 +22,7 @@ import numpy as np
 from tinygrad_rnn import backend, no_grad
 
 from translator import checkpoint
-from translator.checkpoint import CheckpointError
+from translator.errors import CheckpointError
 from translator.model import ModelConfig, Seq2Seq
 from translator.search import (DEFAULT_LENGTH_PENALTY, DEFAULT_MAX_LENGTH_OFFSET, DEFAULT_MAX_LENGTH_RATIO,
                                Hypothesis, beam_search, greedy_search)

@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import os
 
+from translator.errors import PlotUnavailable
+
 INSTALL_HINT = "install the plot extra: pip install 'tinygrad-rnn[plot]'"
-
-
-class PlotUnavailable(ImportError):
-    """matplotlib is not installed."""
 
 
 def _pyplot():

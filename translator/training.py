@@ -37,12 +37,13 @@ import tinygrad_rnn as tg
 from tinygrad_rnn import nn, optim
 from translator import checkpoint
 from translator.batching import Batch, BatchIterator
-from translator.config import DEFAULT_BEAM, RESUME_OVERRIDABLE, ConfigError, TrainConfig
+from translator.config import DEFAULT_BEAM, RESUME_OVERRIDABLE, TrainConfig
+from translator.errors import CheckpointError, ConfigError
 from translator.evaluate import EvaluationResult, evaluate_pairs
+from translator.inference import Translator
 from translator.model import Seq2Seq
 from translator.model_config import ModelConfig
 from translator.preparation import PreparedData, prepare
-from translator.inference import Translator
 
 EVAL_BATCH_SIZE = 256
 CHECKPOINT_SECONDS = 300.0  # also save last.npz this often within an epoch, so a crash loses little
@@ -145,7 +146,7 @@ class Trainer:
         try:
             saved_config = TrainConfig.from_dict(saved["train"])
         except (ConfigError, TypeError) as error:
-            raise checkpoint.CheckpointError(f"{self.model_dir}/{checkpoint.CONFIG_FILE} holds an unusable "
+            raise CheckpointError(f"{self.model_dir}/{checkpoint.CONFIG_FILE} holds an unusable "
                                              f"training configuration ({error})") from None
         conflicts = [name for name in sorted(explicit)
                      if name not in RESUME_OVERRIDABLE and getattr(config, name) != getattr(saved_config, name)]
@@ -167,7 +168,7 @@ class Trainer:
         if self.resume:
             saved_fingerprint = checkpoint.read_config(self.model_dir).get("data", {}).get("fingerprint")
             if saved_fingerprint != self.data.info["fingerprint"]:
-                raise checkpoint.CheckpointError(
+                raise CheckpointError(
                     f"the data differs from the data {self.model_dir} was trained on (fingerprint "
                     f"{self.data.info['fingerprint']}, saved {saved_fingerprint}); resume with the same data")
         self.model_config = ModelConfig(**config.model_options()).validate()  # TrainConfig checked it
@@ -210,7 +211,7 @@ class Trainer:
             tg.set_rng_state(state["rng"])
             self.progress = Progress(**state["progress"])
         except (KeyError, TypeError, ValueError, RuntimeError) as error:
-            raise checkpoint.CheckpointError(f"checkpoint {what} does not fit this model "
+            raise CheckpointError(f"checkpoint {what} does not fit this model "
                                              f"({str(error).splitlines()[0]}); retrain without --resume") from None
 
     # ---------------------------------------------------------------- checkpoints and log

@@ -10,11 +10,10 @@ from __future__ import annotations
 import collections
 import json
 import os
-from pathlib import Path
 from typing import Iterable, Sequence
 
-from translator.atomic import atomic_write_text
-from translator.errors import DataError
+from tinygrad_rnn.serialization import atomic_open
+from translator.errors import DataError, decode_utf8, read_user_file
 
 PAD_TOKEN, BOS_TOKEN, EOS_TOKEN, UNK_TOKEN = "<pad>", "<s>", "</s>", "<unk>"
 SPECIAL_TOKENS = (PAD_TOKEN, BOS_TOKEN, EOS_TOKEN, UNK_TOKEN)
@@ -173,18 +172,13 @@ class Vocabulary:
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the vocabulary as JSON to ``path`` atomically (a reader never sees half a file)."""
-        atomic_write_text(path, self.to_json())
+        with atomic_open(path, "w") as handle:
+            handle.write(self.to_json())
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Vocabulary":
         """Read a vocabulary written by :meth:`save`; raises DataError naming the file if it cannot."""
-        path = Path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise DataError(f"vocabulary file {path} does not exist") from None
-        except (OSError, UnicodeDecodeError) as error:
-            raise DataError(f"cannot read vocabulary file {path}: {error}") from None
+        text = decode_utf8(read_user_file(path, "vocabulary file"), f"vocabulary file {path}")
         try:
             return cls.from_json(text)
         except ValueError as error:
