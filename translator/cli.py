@@ -23,9 +23,9 @@ import click
 from click.core import ParameterSource
 
 from translator import checkpoint
-from translator.config import DEFAULT_BEAM, FIELDS, build_config, flag_name, option_type, \
-    read_config_file
+from translator.config import DEFAULT_BEAM, FIELDS, build_config, read_config_file
 from translator.errors import PlotUnavailable, TranslatorError, UserError, decode_utf8, read_user_file
+from translator.options import flag_name, python_type
 
 INTERRUPTED_EXIT = 130
 
@@ -131,20 +131,20 @@ def _check_device(device: str) -> str:
 def _train_options(function: Callable) -> Callable:
     """One click option per TrainConfig field, in reverse so they list in declaration order."""
     for name, field in reversed(FIELDS.items()):
-        python_type = option_type(name)
+        value_type = python_type(field)
         help_text = field.metadata["help"]
-        if python_type is bool:
+        if value_type is bool:
             flag = flag_name(name)
             negative = "--no-" + flag[2:]
             decl = f"{flag}/{negative}"
             function = click.option(decl, name, default=None, help=f"{help_text} [default: "
                                     f"{'on' if field.default else 'off'}]")(function)
             continue
-        click_type = click.Choice(field.metadata["choices"]) if field.metadata["choices"] else python_type
+        click_type = click.Choice(field.metadata["choices"]) if field.metadata["choices"] else value_type
         default_text = "none" if field.default is None else field.default
         function = click.option(flag_name(name), name, type=click_type, default=None,
                                 metavar=None if field.metadata["choices"] else
-                                field.metadata["metavar"] or {int: "N", float: "X", str: "TEXT"}[python_type],
+                                field.metadata["metavar"] or {int: "N", float: "X", str: "TEXT"}[value_type],
                                 help=f"{help_text} [default: {default_text}]")(function)
     return function
 

@@ -56,7 +56,6 @@ class Seq2Seq(nn.Module):
 
     def __init__(self, config: ModelConfig, source_vocab_size: int, target_vocab_size: int):
         super().__init__()
-        config.validate()
         for name, size in (("source_vocab_size", source_vocab_size), ("target_vocab_size", target_vocab_size)):
             if isinstance(size, bool) or not isinstance(size, int) or size < 5:
                 raise ValueError(f"{name} must be an int >= 5 (4 special tokens and a word), got {size!r}")

@@ -1,14 +1,20 @@
-"""``ModelConfig``: the shape of the network, a frozen dataclass validated in one place.
+"""``ModelConfig``: the shape of the network, the one declaration and the one check of the model options.
 
-It is saved inside a model directory's ``config.json`` (see :mod:`translator.inference`) and is
-all :class:`translator.model.Seq2Seq` needs besides the two vocabulary sizes.
+Its fields are :mod:`translator.options` fields: ``translate train`` offers them as flags (they are
+the model group of :class:`translator.config.TrainConfig`, which inherits them), and they are saved
+in a model directory's ``config.json`` (:mod:`translator.checkpoint`). :meth:`ModelConfig.validate`
+runs when a config is built, so a ModelConfig that exists is valid; it is all
+:class:`translator.model.Seq2Seq` needs besides the two vocabulary sizes.
 """
 from __future__ import annotations
 
 import dataclasses
 from typing import Any, Mapping
 
-CELLS = ("gru", "lstm", "rnn")
+from translator.errors import ConfigError
+from translator.options import Spell, check_types, option, require
+
+CELLS = ("gru", "lstm", "rnn")  # the names; translator.encoder/decoder map them to the engine's layers
 ATTENTIONS = ("additive", "dot", "general", "none")
 
 
@@ -29,49 +35,53 @@ class ModelConfig:
         dropout: probability, on embeddings, between stacked layers and on the attentional vector.
         tie_embeddings: the output projection reuses the target embedding matrix
             (needs ``embedding_size == hidden_size``, the width of the vector it projects).
+    Raises:
+        ConfigError (a ValueError): an impossible value or combination, on construction.
     """
 
-    cell: str = "gru"
-    embedding_size: int = 256
-    hidden_size: int = 256
-    encoder_layers: int = 1
-    decoder_layers: int = 1
-    bidirectional: bool = True
-    attention: str = "additive"
-    input_feeding: bool = True
-    dropout: float = 0.25
-    tie_embeddings: bool = False
+    cell: str = option("gru", "recurrent cell of encoder and decoder", "model", choices=CELLS)
+    embedding_size: int = option(256, "word embedding size", "model")
+    hidden_size: int = option(256, "recurrent state size (per direction)", "model")
+    encoder_layers: int = option(1, "stacked encoder layers", "model")
+    decoder_layers: int = option(1, "stacked decoder layers", "model")
+    bidirectional: bool = option(True, "bidirectional encoder", "model")
+    attention: str = option("additive", "attention over encoder outputs: additive (Bahdanau), dot or general "
+                            "(Luong), none (plain encoder-decoder)", "model", choices=ATTENTIONS)
+    input_feeding: bool = option(True, "feed the previous attentional vector into the decoder (needs attention)",
+                                 "model")
+    dropout: float = option(0.2, "dropout probability", "model")
+    tie_embeddings: bool = option(False, "share the target embedding with the output projection", "model")
+
+    def __post_init__(self) -> None:
+        self.validate()
 
     @property
     def encoder_output_size(self) -> int:
         """Width He of the encoder's outputs (the attention keys and values)."""
         return self.hidden_size * (2 if self.bidirectional else 1)
 
-    def validate(self) -> "ModelConfig":
-        """Raise ValueError (one line: what, which value, what to do) for an impossible config; else self."""
-        if self.cell not in CELLS:
-            raise ValueError(f"cell must be one of {', '.join(CELLS)}, got {self.cell!r}")
-        if self.attention not in ATTENTIONS:
-            raise ValueError(f"attention must be one of {', '.join(ATTENTIONS)}, got {self.attention!r}")
+    def validate(self, spell: Spell = str) -> "ModelConfig":
+        """Raise ConfigError (one line: what, which value, what to do) for an impossible config; else self.
+
+        ``spell`` names an option in the message (:mod:`translator.options`): the field name here,
+        the flag when :class:`translator.config.TrainConfig` checks its model group.
+        """
+        check_types(self, dataclasses.fields(ModelConfig), spell)
         for name in ("embedding_size", "hidden_size", "encoder_layers", "decoder_layers"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-        for name in ("bidirectional", "input_feeding", "tie_embeddings"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
-        if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) \
-                or not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be a number in [0, 1), got {self.dropout!r}")
+            require(getattr(self, name) >= 1, name, getattr(self, name), "an integer >= 1", spell)
+        require(0.0 <= self.dropout < 1.0, "dropout", self.dropout, "a number in [0, 1)", spell)
         if self.input_feeding and self.attention == "none":
-            raise ValueError("input_feeding needs attention: turn input feeding off with attention 'none'")
+            raise ConfigError(f"{spell('input_feeding')} needs attention: turn it off to use {spell('attention')} "
+                              "'none'")
         if self.attention == "dot" and self.encoder_output_size != self.hidden_size:
-            raise ValueError(f"attention 'dot' compares the decoder state (hidden_size={self.hidden_size}) with "
-                             f"encoder outputs of size {self.encoder_output_size} (bidirectional): use attention "
-                             "'general' or 'additive', or a unidirectional encoder")
+            raise ConfigError(f"{spell('attention')} 'dot' compares the decoder state ({spell('hidden_size')}="
+                              f"{self.hidden_size}) with encoder outputs of size {self.encoder_output_size} "
+                              f"(bidirectional): use {spell('attention')} 'general' or 'additive', or a "
+                              "unidirectional encoder")
         if self.tie_embeddings and self.embedding_size != self.hidden_size:
-            raise ValueError(f"tie_embeddings needs embedding_size == hidden_size (the output layer projects a "
-                             f"{self.hidden_size}-wide vector), got embedding_size={self.embedding_size}")
+            raise ConfigError(f"{spell('tie_embeddings')} needs {spell('embedding_size')} == {spell('hidden_size')} "
+                              f"(the output layer projects a {self.hidden_size}-wide vector), got "
+                              f"{spell('embedding_size')}={self.embedding_size}")
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -80,13 +90,13 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> "ModelConfig":
-        """Build and validate a config from :meth:`to_dict` output (missing keys take the defaults).
+        """Build (and so validate) a config from :meth:`to_dict` output (missing keys take the defaults).
 
         Raises:
-            ValueError: an unknown key or an impossible value.
+            ValueError: an unknown key or an impossible value (ConfigError).
         """
         known = {field.name for field in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
             raise ValueError(f"unknown model option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        return cls(**values).validate()
+        return cls(**values)

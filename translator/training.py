@@ -42,7 +42,6 @@ from translator.errors import CheckpointError, ConfigError
 from translator.evaluate import EvaluationResult, evaluate_pairs
 from translator.inference import Translator
 from translator.model import Seq2Seq
-from translator.model_config import ModelConfig
 from translator.preparation import PreparedData, prepare
 
 EVAL_BATCH_SIZE = 256
@@ -171,7 +170,7 @@ class Trainer:
                 raise CheckpointError(
                     f"the data differs from the data {self.model_dir} was trained on (fingerprint "
                     f"{self.data.info['fingerprint']}, saved {saved_fingerprint}); resume with the same data")
-        self.model_config = ModelConfig(**config.model_options()).validate()  # TrainConfig checked it
+        self.model_config = config.model_config()
 
         tg.manual_seed(config.seed)
         self.model = Seq2Seq(self.model_config, len(self.data.source_vocab), len(self.data.target_vocab))
