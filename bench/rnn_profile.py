@@ -32,7 +32,7 @@ from timing import time_calls  # noqa: E402
 
 np = harness.np
 from tinygrad_rnn.nn.recurrent import kernels as rnn_kernels  # noqa: E402
-from tinygrad_rnn.nn.recurrent.pointwise import make_pointwise  # noqa: E402
+from tinygrad_rnn.nn.recurrent.pointwise import StepBuffers, make_pointwise  # noqa: E402
 
 
 def median_ms(run, repeats):
@@ -67,25 +67,30 @@ def profile(mode, batch, steps, hidden, repeats):
     _, _, _, saved = rnn_kernels.sequence_forward(mode, *args)
     activations = saved.h_states[None] if saved.gates is None else saved.gates
     bias_hn = p["bias_hh"][2 * hidden:] if mode == "gru" else None
-    pointwise = make_pointwise(mode, np, batch, hidden, np.float32, prescaled=True, bias_hn=bias_hn)
+    pointwise = make_pointwise(mode, np, batch, hidden, np.float32, fold_scale=True, bias_hn=bias_hn)
     pre = np.random.default_rng(2).standard_normal(activations.shape).astype(np.float32) * 0.5
     work = np.empty_like(pre)
     state = np.empty((steps, batch, hidden), np.float32)
     hidden_n = np.empty_like(state) if mode == "gru" else None
     c_states = np.empty_like(state) if mode == "lstm" else None
-    carry = [np.zeros((batch, hidden), np.float32) for _ in range(3)]
+    step = StepBuffers()
+    step.recurrent, step.h_prev, step.c_prev, step.d_gates = recurrent, h, p.get("c0"), d_step
+    step.dh, step.dc, step.direct = (np.zeros((batch, hidden), np.float32) for _ in range(3))
+    step.dc = step.dc if mode == "lstm" else None
 
     def gate_math():
         np.copyto(work, pre)
         for t in range(steps):
-            pointwise.forward_step(work[:, t], recurrent, h, p.get("c0"), state[t],
-                                   None if c_states is None else c_states[t],
-                                   None if hidden_n is None else hidden_n[t])
+            step.gates, step.h = work[:, t], state[t]
+            step.c = None if c_states is None else c_states[t]
+            step.hidden_n = None if hidden_n is None else hidden_n[t]
+            pointwise.forward_step(step)
         np.copyto(work, activations)
         for t in range(steps):
-            pointwise.backward_step(work[:, t], h, p.get("c0"), None if c_states is None else c_states[t],
-                                    None if hidden_n is None else hidden_n[t], carry[0],
-                                    carry[1] if mode == "lstm" else None, d_step, carry[2])
+            step.gates = work[:, t]
+            step.c = None if c_states is None else c_states[t]
+            step.hidden_n = None if hidden_n is None else hidden_n[t]
+            pointwise.backward_step(step)
 
     x_rows = p["x"].reshape(steps * batch, -1)
     w_ih = p["weight_ih"].reshape(gates, hidden, -1)

@@ -51,8 +51,8 @@ def use_emulated_cuda(monkeypatch, sources=None):
     monkeypatch.setattr(backend, "elementwise_kernel", emulated_kernel)
     monkeypatch.setattr(rnn_cuda, "_KERNELS", {})
     monkeypatch.setattr(rnn_kernels, "make_pointwise",
-                        lambda mode, xp, batch, hidden, dtype, prescaled, bias_hn=None, empty=None:
-                        rnn_cuda.make_pointwise(mode, xp, batch, hidden, dtype, bias_hn=bias_hn))
+                        lambda mode, xp, batch, hidden, dtype, fold_scale=False, bias_hn=None, empty=None:
+                        rnn_cuda.make_pointwise(mode, xp, hidden, dtype, bias_hn=bias_hn))
 
 
 def run_everything(mode, p, weights, lengths, reverse):

@@ -40,7 +40,7 @@ from ... import backend
 from . import workspace
 from .gates import check_mode
 from .lengths import check_lengths
-from .pointwise import make_pointwise
+from .pointwise import StepBuffers, make_pointwise
 
 
 @dataclass
@@ -91,20 +91,21 @@ def _padding(xp, lengths, steps, batch):
     return xp.asarray(valid[:, :, None]), padded
 
 
-def _forward_weights(xp, scratch, pointwise, mode, weight_ih, weight_hh, bias_ih, bias_hh, hidden_size, prescale):
+def _forward_weights(xp, scratch, pointwise, mode, weight_ih, weight_hh, bias_ih, bias_hh, hidden_size, copy):
     """Per-gate stacks ``(G, I, H)``, ``(G, H, H)`` of the transposed weights, and the folded bias ``(G, 1, H)``.
 
-    For NumPy sequences (``prescale``) the weights are scaled by ``gate_scale`` and
-    ``W_hh^T`` is made contiguous: a transposed view slows every step's product by
-    ~25%, which over a sequence costs more than the copy.
+    With ``copy`` (a sequence) ``W_hh^T`` is made contiguous: a transposed view slows
+    every step's product by ~25%, which over a sequence costs more than the copy; the
+    weights and the bias are then also scaled by ``pointwise.folded_scale`` (the sigmoid
+    convention's inner 1/2, see ``gates``) when the step object asks for it.
     """
     gates = pointwise.gate_count
     w_ih = weight_ih.reshape(gates, hidden_size, -1)
     w_hh = weight_hh.reshape(gates, hidden_size, hidden_size)
-    scale = pointwise.gate_scale if prescale else None
+    scale = pointwise.folded_scale
     if scale is not None:
         w_ih = xp.multiply(w_ih, scale, out=scratch.empty(w_ih.shape, w_ih.dtype))
-    if prescale:
+    if copy:
         w_hh_t = scratch.empty(w_hh.shape, w_hh.dtype)
         if scale is None:
             xp.copyto(w_hh_t, w_hh.transpose(0, 2, 1))
@@ -128,7 +129,7 @@ def _forward_weights(xp, scratch, pointwise, mode, weight_ih, weight_hh, bias_ih
 
 
 def sequence_forward(mode, x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, lengths=None,
-                     reverse=False, need_grad=True, _prescale=None):
+                     reverse=False, need_grad=True):
     """Run one layer and direction over a whole sequence.
 
     x: ``(T, B, I)``; h0, c0: ``(B, H)`` (``c0`` only for LSTM; ``None`` means zeros);
@@ -151,13 +152,13 @@ def sequence_forward(mode, x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_h
     else:
         c0 = None
     valid, padded = _padding(xp, lengths, steps, batch)
-    prescale = steps > 1 if _prescale is None else _prescale
+    weight_copies = steps > 1                     # they pay off over a sequence, not for one step
     bias_hn = bias_hh[2 * hidden_size:].astype(dtype, copy=False) if gru and bias_hh is not None else None
     scratch = workspace.Scratch(xp)
-    pointwise = make_pointwise(mode, xp, batch, hidden_size, dtype, prescaled=prescale, bias_hn=bias_hn,
+    pointwise = make_pointwise(mode, xp, batch, hidden_size, dtype, fold_scale=weight_copies, bias_hn=bias_hn,
                                empty=scratch.empty)
     w_ih_t, w_hh_t, bias = _forward_weights(xp, scratch, pointwise, mode, weight_ih, weight_hh, bias_ih, bias_hh,
-                                            hidden_size, prescale)
+                                            hidden_size, weight_copies)
 
     gate_count = pointwise.gate_count
     state_shape = (steps, batch, hidden_size)
@@ -170,18 +171,20 @@ def sequence_forward(mode, x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_h
     c_pingpong = scratch.empty((2, batch, hidden_size), dtype) if lstm and not need_grad else None
     hidden_n = workspace.take(xp, state_shape, dtype) if gru and need_grad else None
     hn_step = scratch.empty((batch, hidden_size), dtype) if gru and not need_grad else None
-    recurrent = scratch.empty((gate_count, batch, hidden_size), dtype)
+    step = StepBuffers()
+    step.recurrent = scratch.empty((gate_count, batch, hidden_size), dtype)
 
-    h_prev, c_prev, c_out, hn_out = h0, c0, None, None
+    h_prev, c_prev, c_out = h0, c0, None
     order = range(steps - 1, -1, -1) if reverse else range(steps)
     for k, t in enumerate(order):
-        xp.matmul(h_prev, w_hh_t, out=recurrent)
+        xp.matmul(h_prev, w_hh_t, out=step.recurrent)
         h_out = h_states[t]
         if lstm:
             c_out = c_states[t] if need_grad else c_pingpong[k & 1]
         if gru:
-            hn_out = hidden_n[t] if need_grad else hn_step
-        pointwise.forward_step(gates[:, t], recurrent, h_prev, c_prev, h_out, c_out, hn_out)
+            step.hidden_n = hidden_n[t] if need_grad else hn_step
+        step.gates, step.h_prev, step.c_prev, step.h, step.c = gates[:, t], h_prev, c_prev, h_out, c_out
+        pointwise.forward_step(step)
         if padded is not None and padded[t] is not None:
             xp.copyto(h_out, h_prev, where=padded[t])
             if lstm:
@@ -223,7 +226,7 @@ def sequence_backward(saved, grad_output=None, grad_h_n=None, grad_c_n=None, ret
     hidden_size = saved.weight_hh.shape[1]
     lstm, gru = mode == "lstm", mode == "gru"
     scratch = workspace.Scratch(xp)
-    pointwise = make_pointwise(mode, xp, batch, hidden_size, dtype, prescaled=True, empty=scratch.empty)
+    pointwise = make_pointwise(mode, xp, batch, hidden_size, dtype, empty=scratch.empty)
     gate_count = pointwise.gate_count
     if saved.gates is None:                       # RNN: the activations are the states
         d_gates = scratch.empty((1, steps, batch, hidden_size), dtype)
@@ -243,11 +246,12 @@ def sequence_backward(saved, grad_output=None, grad_h_n=None, grad_c_n=None, ret
     def zeros_or_copy(grad):
         return xp.zeros((batch, hidden_size), dtype) if grad is None else grad.astype(dtype, copy=True)
 
+    step = StepBuffers()
     carry_h, spare = zeros_or_copy(grad_h_n), xp.empty((batch, hidden_size), dtype)
     dh_buffer = scratch.empty((batch, hidden_size), dtype) if grad_output is not None else None
-    dc = zeros_or_copy(grad_c_n) if lstm else None
+    dc = step.dc = zeros_or_copy(grad_c_n) if lstm else None       # updated in place, step by step
     dc_keep = scratch.empty((batch, hidden_size), dtype) if lstm and padded is not None else None
-    direct = scratch.empty((batch, hidden_size), dtype) if gru else None
+    direct = step.direct = scratch.empty((batch, hidden_size), dtype) if gru else None
     # dL/dh_prev = dA_t (B, G*H) @ W_hh: one product on a row-major copy of the step's gate
     # gradients measured faster (2 threads) than G products on the gate blocks plus a sum
     weight_hh = saved.weight_hh
@@ -257,18 +261,22 @@ def sequence_backward(saved, grad_output=None, grad_h_n=None, grad_c_n=None, ret
     step_before = 1 if saved.reverse else -1
     for t in order:
         first = not 0 <= t + step_before < steps
-        h_prev = saved.h0 if first else h_states[t + step_before]
-        c_prev = None if not lstm else (saved.c0 if first else c_states[t + step_before])
+        step.h_prev = saved.h0 if first else h_states[t + step_before]
+        if lstm:
+            step.c_prev = saved.c0 if first else c_states[t + step_before]
+            step.c = c_states[t]
+        if gru:
+            step.hidden_n = hidden_n[t]
         pad = None if padded is None else padded[t]
-        dh = carry_h
+        step.dh = carry_h
         if grad_output is not None:
             xp.add(carry_h, grad_output[t], out=dh_buffer)
-            dh = dh_buffer
+            step.dh = dh_buffer
         if pad is not None and lstm:
             xp.copyto(dc_keep, dc)
-        d_step = d_gates[:, t]
-        pointwise.backward_step(activations[:, t], h_prev, c_prev, c_states[t] if lstm else None,
-                                hidden_n[t] if gru else None, dh, dc, d_step, direct)
+        d_step = step.d_gates = d_gates[:, t]
+        step.gates = activations[:, t]
+        pointwise.backward_step(step)
         if pad is not None:
             xp.copyto(d_step, 0, where=pad)
             if gru:
@@ -288,7 +296,9 @@ def sequence_backward(saved, grad_output=None, grad_h_n=None, grad_c_n=None, ret
 
     grad_weight_hh, grad_bias_hh = _weight_and_bias_grads(xp, scratch, d_gates, h_states, saved.h0,
                                                           saved.reverse, saved.has_bias_hh)
-    if gru:                                       # the input side differs from the recurrent side in n
+    if gru:
+        # for the input side (grad_weight_ih, grad_bias_ih, grad_x) n's gradient is dL/da_n, which
+        # backward_step left in hidden_n; d_gates[2] held the recurrent side dL/db_n until now
         xp.copyto(d_gates[2], hidden_n)
     d_stack = d_gates.reshape(gate_count, steps * batch, hidden_size)
     x_flat = x.reshape(steps * batch, -1)
@@ -338,11 +348,11 @@ def _weight_and_bias_grads(xp, scratch, d_gates, h_states, h0, reverse, has_bias
 def cell_forward(mode, x, h, c, weight_ih, weight_hh, bias_ih=None, bias_hh=None, need_grad=True):
     """One step: x ``(B, I)``, h/c ``(B, H)`` -> ``h' (B, H)``, ``c' (B, H)`` or ``None``, saved.
 
-    The same arithmetic as :func:`sequence_forward` with ``T = 1``, without the weight
-    copies that only pay off over many steps.
+    :func:`sequence_forward` with ``T = 1`` (which makes no weight copies: they only pay
+    off over many steps).
     """
     _, h_next, c_next, saved = sequence_forward(mode, x[None], h, c, weight_ih, weight_hh, bias_ih, bias_hh,
-                                                need_grad=need_grad, _prescale=False)
+                                                need_grad=need_grad)
     return h_next, c_next, saved
 
 

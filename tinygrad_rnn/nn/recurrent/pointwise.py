@@ -3,8 +3,8 @@
 ``kernels`` runs the matrix products (the input projection of all steps,
 one recurrent product per step, the weight gradients after the loop); the
 objects here do the pointwise rest of one step, forward and backward, in place
-in preallocated buffers. ``pointwise_cuda`` has the same classes as CuPy elementwise
-kernels.
+in preallocated buffers that :class:`StepBuffers` names. ``pointwise_cuda`` has
+the same classes as CuPy elementwise kernels.
 
 Gates are stored *slot-major*: one step's gates are a ``(G, B, H)`` view, gate
 ``k`` being the contiguous ``(B, H)`` block ``gates[k]`` (PyTorch's row block
@@ -25,20 +25,46 @@ ufuncs. Gate order (PyTorch's):
 
 - RNN, ``G = 1``: ``h' = tanh(a + b)`` or ``relu(a + b)``.
 
-Why tanh everywhere: ``sigmoid(a) = 0.5 + 0.5 * tanh(a / 2)``, and on this NumPy
-build float32 ``tanh`` is faster than ``exp`` (measured: 24 us vs 29 us for 64K
-values, and an exp-based sigmoid needs three more passes). The halving is folded
-into the weights by the caller (``gate_scale``), so all gates of a step go through
-one ``tanh`` call. With ``prescaled=False`` (the single-step cell, where scaled
-weight copies would cost more than they save) the step multiplies by
-``gate_scale`` itself.
-
-Backward: the activations in ``gates`` are overwritten with the gradient of the
-pre-activations ``dL/da``; each method says what it writes.
+Sigmoids are computed as ``1/2 + 1/2 * tanh(a / 2)``, the convention ``gates``
+documents. With ``fold_scale=True`` (a sequence) the caller folds the inner ``1/2``
+into copies of the weights (``folded_scale``), so all gates of a step go through one
+``tanh`` call on the pre-activations as they come; with ``fold_scale=False`` (the
+single-step cell, where weight copies would cost more than they save) the step
+multiplies by the scale itself.
 """
 from __future__ import annotations
 
 from ... import backend
+from .gates import SIGMOID_HALF, gate_offset, gate_scale
+
+
+class StepBuffers:
+    """The arrays of one time step that the step objects read and write, by name.
+
+    ``(B, H)`` each unless noted. The kernels keep one per call and point its fields at
+    step ``t``'s slices before each ``forward_step``/``backward_step``; each step class
+    says which fields hold what after its methods.
+
+    - ``gates (G, B, H)``: forward: the input part ``x W_ih^T`` with biases in, the
+      activations out; backward: the activations in (``dL/da`` out for LSTM and GRU).
+    - ``recurrent (G, B, H)``: forward only, ``h_prev W_hh^T`` (no bias).
+    - ``d_gates (G, B, H)``: backward: where ``dL/da`` goes; the same array as ``gates``
+      except for the RNN, whose activation is the saved ``h`` itself.
+    - ``h_prev``, ``c_prev``: the state before the step (``c_prev`` only for LSTM).
+    - ``h``, ``c``: forward: written with the state after the step; backward: ``c`` is
+      read (LSTM), ``h`` unused.
+    - ``hidden_n``: GRU only, ``W_hn h_prev + b_hn`` (written by forward, read by backward).
+    - ``dh``: backward, ``dL/dh'`` in total (later steps and this step's output).
+    - ``dc``: backward, LSTM: ``dL/dc'`` from later steps in, ``dL/dc_prev`` out.
+    - ``direct``: backward, GRU: written with ``dh * z``, the part of ``dL/dh_prev`` that
+      does not go through ``W_hh``.
+    """
+
+    __slots__ = ("gates", "recurrent", "d_gates", "h_prev", "c_prev", "h", "c", "hidden_n", "dh", "dc", "direct")
+
+    def __init__(self):
+        for name in self.__slots__:
+            setattr(self, name, None)
 
 
 def _per_gate(xp, dtype, values):
@@ -47,49 +73,48 @@ def _per_gate(xp, dtype, values):
 
 
 class LSTMPointwise:
-    """LSTM gate math for one step, in place on ``(4, B, H)`` gates ``i, f, g, o``."""
+    """LSTM gate math for one step, in place on ``(4, B, H)`` gates ``i, f, g, o``.
+
+    After ``forward_step``: ``gates`` = ``i, f, g, o``; ``c`` = ``c'``; ``h`` = ``h'``.
+    After ``backward_step``: ``gates`` = ``dL/da_i, dL/da_f, dL/da_g, dL/da_o``;
+    ``dc`` = ``dL/dc_prev``.
+    """
 
     gate_count = 4
     has_direct_hidden_grad = False
 
-    def __init__(self, xp, batch, hidden_size, dtype, prescaled, empty):
-        self.xp, self.prescaled = xp, prescaled
-        # sigmoid(a) = 0.5 + 0.5 * tanh(a / 2) on i, f, o; tanh(a) on g
-        self.gate_scale = _per_gate(xp, dtype, [0.5, 0.5, 1.0, 0.5])
-        self.gate_offset = _per_gate(xp, dtype, [0.5, 0.5, 0.0, 0.5])
+    def __init__(self, xp, batch, hidden_size, dtype, fold_scale, empty):
+        self.xp, self.fold_scale = xp, fold_scale
+        self.gate_scale = _per_gate(xp, dtype, gate_scale("lstm"))
+        self.gate_offset = _per_gate(xp, dtype, gate_offset("lstm"))
+        self.folded_scale = self.gate_scale if fold_scale else None
         # d act / d a = (1 - y) * (y + shift): y (1 - y) for sigmoids, (1 - g)(1 + g) for tanh
-        self.deriv_shift = _per_gate(xp, dtype, [0.0, 0.0, 1.0, 0.0])
+        self.deriv_shift = _per_gate(xp, dtype, [1.0 - 2 * offset for offset in gate_offset("lstm")])
         self.work = empty((batch, hidden_size), dtype)
         self.d_act = empty((4, batch, hidden_size), dtype)
         self.deriv = empty((4, batch, hidden_size), dtype)
 
-    def forward_step(self, gates, rec, h_prev, c_prev, h_out, c_out, hn_out):
-        """gates: input part on entry, activations ``i, f, g, o`` on exit; rec: recurrent product.
-
-        Writes ``c_out = c'`` and ``h_out = h'`` ``(B, H)``.
-        """
-        xp, work = self.xp, self.work
-        xp.add(gates, rec, out=gates)
-        if not self.prescaled:
+    def forward_step(self, step):
+        xp, work, gates = self.xp, self.work, step.gates
+        xp.add(gates, step.recurrent, out=gates)
+        if not self.fold_scale:
             xp.multiply(gates, self.gate_scale, out=gates)
         xp.tanh(gates, out=gates)
         xp.multiply(gates, self.gate_scale, out=gates)
         xp.add(gates, self.gate_offset, out=gates)
         i, f, g, o = gates
-        xp.multiply(f, c_prev, out=c_out)
+        c_out = step.c
+        xp.multiply(f, step.c_prev, out=c_out)
         xp.multiply(i, g, out=work)
         xp.add(c_out, work, out=c_out)
         xp.tanh(c_out, out=work)
-        xp.multiply(o, work, out=h_out)
+        xp.multiply(o, work, out=step.h)
 
-    def backward_step(self, gates, h_prev, c_prev, c_t, hn, dh, dc, d_gates, direct_out):
-        """``gates`` (activations) <- ``dL/da``; ``dc``: dL/dc' from later steps in, dL/dc out.
-
-        dh: total dL/dh' ``(B, H)``; c_prev, c_t: the cell state before and after the step.
-        """
+    def backward_step(self, step):
         xp, d_act, tanh_c = self.xp, self.d_act, self.work
+        gates, dh, dc = step.gates, step.dh, step.dc
         i, f, g, o = gates
-        xp.tanh(c_t, out=tanh_c)
+        xp.tanh(step.c, out=tanh_c)
         xp.multiply(dh, tanh_c, out=d_act[3])                          # dL/do
         xp.multiply(tanh_c, tanh_c, out=tanh_c)
         xp.subtract(1, tanh_c, out=tanh_c)
@@ -97,102 +122,106 @@ class LSTMPointwise:
         xp.multiply(tanh_c, o, out=tanh_c)
         xp.add(dc, tanh_c, out=dc)                                      # dL/dc' in total
         xp.multiply(dc, g, out=d_act[0])                                # dL/di
-        xp.multiply(dc, c_prev, out=d_act[1])                           # dL/df
+        xp.multiply(dc, step.c_prev, out=d_act[1])                      # dL/df
         xp.multiply(dc, i, out=d_act[2])                                # dL/dg
-        xp.multiply(dc, f, out=dc)                                      # dL/dc
+        xp.multiply(dc, f, out=dc)                                      # dL/dc_prev
         xp.subtract(1, gates, out=self.deriv)
         xp.add(gates, self.deriv_shift, out=gates)
         xp.multiply(gates, self.deriv, out=gates)
-        xp.multiply(gates, d_act, out=gates)
+        xp.multiply(gates, d_act, out=gates)                            # dL/da
 
 
 class GRUPointwise:
-    """GRU gate math for one step, in place on ``(3, B, H)`` gates ``r, z, n``."""
+    """GRU gate math for one step, in place on ``(3, B, H)`` gates ``r, z, n``.
+
+    After ``forward_step``: ``gates`` = ``r, z, n``; ``hidden_n`` = ``b_n = W_hn h_prev + b_hn``;
+    ``h`` = ``h'``.
+    After ``backward_step``: ``gates`` = ``dL/da_r, dL/da_z, dL/db_n``, the gradients of the
+    recurrent side (what ``W_hh`` and ``h_prev`` need); ``hidden_n`` = ``dL/da_n``, the input
+    side of ``n`` (what ``W_ih`` and ``x`` need; ``b_n`` is not needed any more, so its buffer
+    takes it); ``direct`` = ``dh * z``.
+    """
 
     gate_count = 3
     has_direct_hidden_grad = True
 
-    def __init__(self, xp, batch, hidden_size, dtype, prescaled, empty, bias_hn=None):
-        self.xp, self.prescaled, self.bias_hn = xp, prescaled, bias_hn
-        self.gate_scale = _per_gate(xp, dtype, [0.5, 0.5, 1.0])
+    def __init__(self, xp, batch, hidden_size, dtype, fold_scale, empty, bias_hn=None):
+        self.xp, self.fold_scale, self.bias_hn = xp, fold_scale, bias_hn
+        self.folded_scale = _per_gate(xp, dtype, gate_scale("gru")) if fold_scale else None
         self.work = empty((batch, hidden_size), dtype)
         self.work2 = empty((batch, hidden_size), dtype)
+        self.work3 = empty((batch, hidden_size), dtype)
         self.deriv = empty((2, batch, hidden_size), dtype)
 
-    def forward_step(self, gates, rec, h_prev, c_prev, h_out, c_out, hn_out):
-        """gates: input part (biases folded in, except ``b_hn``) on entry, ``r, z, n`` on exit.
-
-        rec: recurrent product without bias. Writes ``hn_out = W_hn h + b_hn`` and ``h_out = h'``.
-        """
-        xp = self.xp
-        rz = gates[:2]
-        xp.add(rz, rec[:2], out=rz)
-        if not self.prescaled:
-            xp.multiply(rz, 0.5, out=rz)
+    def forward_step(self, step):
+        xp, gates, hidden_n = self.xp, step.gates, step.hidden_n
+        rz = gates[:2]                                                  # the two sigmoid gates
+        xp.add(rz, step.recurrent[:2], out=rz)
+        if not self.fold_scale:
+            xp.multiply(rz, SIGMOID_HALF, out=rz)
         xp.tanh(rz, out=rz)
-        xp.multiply(rz, 0.5, out=rz)
-        xp.add(rz, 0.5, out=rz)
+        xp.multiply(rz, SIGMOID_HALF, out=rz)
+        xp.add(rz, SIGMOID_HALF, out=rz)
         r, z, n = gates
         if self.bias_hn is None:
-            xp.copyto(hn_out, rec[2])
+            xp.copyto(hidden_n, step.recurrent[2])
         else:
-            xp.add(rec[2], self.bias_hn, out=hn_out)
-        xp.multiply(r, hn_out, out=self.work)
+            xp.add(step.recurrent[2], self.bias_hn, out=hidden_n)
+        xp.multiply(r, hidden_n, out=self.work)
         xp.add(n, self.work, out=n)
         xp.tanh(n, out=n)
-        xp.subtract(h_prev, n, out=h_out)
+        h_out = step.h
+        xp.subtract(step.h_prev, n, out=h_out)
         xp.multiply(h_out, z, out=h_out)
         xp.add(h_out, n, out=h_out)
 
-    def backward_step(self, gates, h_prev, c_prev, c_t, hn, dh, dc, d_gates, direct_out):
-        """``gates`` <- recurrent-side ``dL/d(a_r, a_z, b_n)``; ``hn`` <- ``dL/da_n`` (input side).
-
-        ``direct_out`` <- ``dh * z``, the part of dL/dh that skips the recurrent product.
-        """
-        xp, dz, dn = self.xp, self.work, self.work2
+    def backward_step(self, step):
+        xp, dz, dn, dr = self.xp, self.work, self.work2, self.work3
+        gates, dh, hidden_n, direct = step.gates, step.dh, step.hidden_n, step.direct
         r, z, n = gates
-        xp.subtract(h_prev, n, out=dz)
+        xp.subtract(step.h_prev, n, out=dz)
         xp.multiply(dz, dh, out=dz)                                     # dL/dz
-        xp.multiply(dh, z, out=direct_out)
-        xp.subtract(dh, direct_out, out=dn)                             # dL/dn = dh (1 - z)
+        xp.multiply(dh, z, out=direct)
+        xp.subtract(dh, direct, out=dn)                                 # dL/dn = dh (1 - z)
         xp.multiply(n, n, out=n)
         xp.subtract(1, n, out=n)
         xp.multiply(dn, n, out=dn)                                      # dL/da_n
-        xp.multiply(dn, hn, out=n)                                      # dL/dr, parked in n's block
-        xp.copyto(hn, dn)
+        xp.multiply(dn, hidden_n, out=dr)                               # dL/dr
+        xp.copyto(hidden_n, dn)                                         # hidden_n <- dL/da_n
         rz, deriv = gates[:2], self.deriv
         xp.subtract(1, rz, out=deriv)
         xp.multiply(deriv, rz, out=deriv)                               # sigmoid' of r and z
-        xp.multiply(deriv[0], n, out=deriv[0])                          # dL/da_r
-        xp.multiply(deriv[1], dz, out=z)                                # dL/da_z
         xp.multiply(dn, r, out=n)                                       # dL/db_n (r still intact)
-        xp.copyto(r, deriv[0])
+        xp.multiply(deriv[0], dr, out=r)                                # dL/da_r
+        xp.multiply(deriv[1], dz, out=z)                                # dL/da_z
 
 
 class RNNPointwise:
-    """Elman RNN for one step: ``h' = tanh(a + b)`` or ``relu(a + b)``; ``gates[0]`` is ``h'`` itself."""
+    """Elman RNN for one step: ``h' = tanh(a + b)`` or ``relu(a + b)``.
+
+    After ``forward_step``: ``gates[0]`` = ``h'`` (the kernels make ``h`` that same block).
+    After ``backward_step``: ``d_gates[0]`` = ``dL/da`` (``gates``, the saved ``h'``, is kept).
+    """
 
     gate_count = 1
     has_direct_hidden_grad = False
+    folded_scale = None                  # no sigmoid gate: nothing to fold
 
-    def __init__(self, xp, batch, hidden_size, dtype, prescaled, empty, nonlinearity="tanh"):
+    def __init__(self, xp, batch, hidden_size, dtype, empty, nonlinearity="tanh"):
         self.xp, self.relu = xp, nonlinearity == "relu"
-        self.gate_scale = None
         self.work = empty((batch, hidden_size), dtype)
         self.positive = empty((batch, hidden_size), bool) if self.relu else None
 
-    def forward_step(self, gates, rec, h_prev, c_prev, h_out, c_out, hn_out):
-        """gates ``(1, B, H)``: input part on entry, ``h'`` on exit (``h_out`` is ``gates[0]``)."""
-        xp = self.xp
-        xp.add(gates, rec, out=gates)
+    def forward_step(self, step):
+        xp, gates = self.xp, step.gates
+        xp.add(gates, step.recurrent, out=gates)
         if self.relu:
             xp.maximum(gates, 0, out=gates)
         else:
             xp.tanh(gates, out=gates)
 
-    def backward_step(self, gates, h_prev, c_prev, c_t, hn, dh, dc, d_gates, direct_out):
-        """``d_gates (1, B, H)`` <- ``dL/da`` from ``gates`` = ``h'`` and ``dh`` = dL/dh'."""
-        xp, h, d_a = self.xp, gates[0], d_gates[0]
+    def backward_step(self, step):
+        xp, h, d_a, dh = self.xp, step.gates[0], step.d_gates[0], step.dh
         if self.relu:
             xp.greater(h, 0, out=self.positive)
             xp.multiply(dh, self.positive, out=d_a)
@@ -202,18 +231,20 @@ class RNNPointwise:
             xp.multiply(self.work, dh, out=d_a)
 
 
-def make_pointwise(mode, xp, batch, hidden_size, dtype, prescaled, bias_hn=None, empty=None):
+def make_pointwise(mode, xp, batch, hidden_size, dtype, fold_scale=False, bias_hn=None, empty=None):
     """The step object for ``mode`` on ``xp`` (CuPy gets the elementwise-kernel twin from ``pointwise_cuda``).
 
-    ``empty(shape, dtype)`` allocates its scratch buffers (default ``xp.empty``).
+    ``fold_scale``: the caller folds ``folded_scale`` into the weights (see the module
+    docstring); ``bias_hn`` ``(H,)``: the GRU's ``b_hn`` or ``None``; ``empty(shape, dtype)``
+    allocates the scratch buffers (default ``xp.empty``).
     """
     if xp is not backend.numpy:
         from . import pointwise_cuda  # noqa: PLC0415 - only on GPU
 
-        return pointwise_cuda.make_pointwise(mode, xp, batch, hidden_size, dtype, bias_hn=bias_hn)
+        return pointwise_cuda.make_pointwise(mode, xp, hidden_size, dtype, bias_hn=bias_hn)
     empty = empty or xp.empty
     if mode == "lstm":
-        return LSTMPointwise(xp, batch, hidden_size, dtype, prescaled, empty)
+        return LSTMPointwise(xp, batch, hidden_size, dtype, fold_scale, empty)
     if mode == "gru":
-        return GRUPointwise(xp, batch, hidden_size, dtype, prescaled, empty, bias_hn=bias_hn)
-    return RNNPointwise(xp, batch, hidden_size, dtype, prescaled, empty, nonlinearity=mode[len("rnn_"):])
+        return GRUPointwise(xp, batch, hidden_size, dtype, fold_scale, empty, bias_hn=bias_hn)
+    return RNNPointwise(xp, batch, hidden_size, dtype, empty, nonlinearity=mode[len("rnn_"):])

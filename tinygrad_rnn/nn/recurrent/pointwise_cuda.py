@@ -5,8 +5,10 @@ the reference and documents the equations and the slot-major ``(G, B, H)`` gate
 layout). Each gate block ``gates[k]`` is a contiguous ``(B, H)`` array, so the
 kernels take one argument per gate and need no index arithmetic. Gates that are
 updated in place are output parameters (CuPy lets a kernel read its outputs).
-Kernels compute the real sigmoid (no tanh trick, no weight prescaling:
-``gate_scale`` is ``None``) and are compiled on first use, once per dtype.
+Sigmoids follow the convention of ``gates`` (:func:`_sigmoid`), with the inner
+``1/2`` in the formula rather than folded into the weights (an elementwise kernel
+multiplies for free, so ``folded_scale`` is ``None``). Kernels are compiled on
+first use, once per dtype.
 
 Not run in CI (no GPU there); ``tests/test_rnn_kernels.py`` runs them against the
 NumPy reference where CuPy and a GPU exist.
@@ -21,16 +23,22 @@ _KERNELS: dict = {}
 # a parameter called ``i`` would redeclare the loop index and fail to compile.
 RESERVED_NAMES = ("i", "n")
 
+
+def _sigmoid(preactivation: str) -> str:
+    """C source of ``sigmoid(a) = 1/2 + 1/2 * tanh(a / 2)``, the convention of ``gates``."""
+    return f"(T(1) + tanh(({preactivation}) / T(2))) / T(2)"
+
+
 # name: (in_params, out_params, operation)
 _SOURCES = {
     "lstm_forward": (
         "T rec_i, T rec_f, T rec_g, T rec_o, T c_prev",
         "T gate_i, T gate_f, T gate_g, T gate_o, T c, T h",
-        """
-        T vi = T(1) / (T(1) + exp(-(gate_i + rec_i)));
-        T vf = T(1) / (T(1) + exp(-(gate_f + rec_f)));
+        f"""
+        T vi = {_sigmoid("gate_i + rec_i")};
+        T vf = {_sigmoid("gate_f + rec_f")};
         T vg = tanh(gate_g + rec_g);
-        T vo = T(1) / (T(1) + exp(-(gate_o + rec_o)));
+        T vo = {_sigmoid("gate_o + rec_o")};
         T vc = vf * c_prev + vi * vg;
         gate_i = vi; gate_f = vf; gate_g = vg; gate_o = vo;
         c = vc;
@@ -52,9 +60,9 @@ _SOURCES = {
     "gru_forward": (
         "T rec_r, T rec_z, T rec_n, T h_prev, T bias_hn",
         "T gate_r, T gate_z, T gate_n, T hn, T h",
-        """
-        T vr = T(1) / (T(1) + exp(-(gate_r + rec_r)));
-        T vz = T(1) / (T(1) + exp(-(gate_z + rec_z)));
+        f"""
+        T vr = {_sigmoid("gate_r + rec_r")};
+        T vz = {_sigmoid("gate_z + rec_z")};
         T vhn = rec_n + bias_hn;
         T vn = tanh(gate_n + vr * vhn);
         gate_r = vr; gate_z = vz; gate_n = vn; hn = vhn;
@@ -89,55 +97,66 @@ def _kernel(name):
 
 
 class LSTMCuda:
+    """``pointwise.LSTMPointwise`` as two kernels; the buffers hold the same after each step."""
+
     gate_count = 4
     has_direct_hidden_grad = False
-    gate_scale = None
+    folded_scale = None
 
-    def __init__(self, xp, batch, hidden_size, dtype):
-        pass
+    def forward_step(self, step):
+        gates, rec = step.gates, step.recurrent
+        _kernel("lstm_forward")(rec[0], rec[1], rec[2], rec[3], step.c_prev, gates[0], gates[1], gates[2],
+                                gates[3], step.c, step.h)
 
-    def forward_step(self, gates, rec, h_prev, c_prev, h_out, c_out, hn_out):
-        _kernel("lstm_forward")(rec[0], rec[1], rec[2], rec[3], c_prev, gates[0], gates[1], gates[2], gates[3],
-                                c_out, h_out)
-
-    def backward_step(self, gates, h_prev, c_prev, c_t, hn, dh, dc, d_gates, direct_out):
-        _kernel("lstm_backward")(c_prev, c_t, dh, gates[0], gates[1], gates[2], gates[3], dc)
+    def backward_step(self, step):
+        gates = step.gates
+        _kernel("lstm_backward")(step.c_prev, step.c, step.dh, gates[0], gates[1], gates[2], gates[3], step.dc)
 
 
 class GRUCuda:
+    """``pointwise.GRUPointwise`` as two kernels; the buffers hold the same after each step.
+
+    ``bias_hn (H,)``: the GRU's ``b_hn`` (zeros when the layer has no bias).
+    """
+
     gate_count = 3
     has_direct_hidden_grad = True
-    gate_scale = None
+    folded_scale = None
 
-    def __init__(self, xp, batch, hidden_size, dtype, bias_hn=None):
-        self.bias_hn = xp.zeros(hidden_size, dtype) if bias_hn is None else bias_hn
+    def __init__(self, bias_hn):
+        self.bias_hn = bias_hn
 
-    def forward_step(self, gates, rec, h_prev, c_prev, h_out, c_out, hn_out):
-        _kernel("gru_forward")(rec[0], rec[1], rec[2], h_prev, self.bias_hn, gates[0], gates[1], gates[2], hn_out,
-                               h_out)
+    def forward_step(self, step):
+        gates, rec = step.gates, step.recurrent
+        _kernel("gru_forward")(rec[0], rec[1], rec[2], step.h_prev, self.bias_hn, gates[0], gates[1], gates[2],
+                               step.hidden_n, step.h)
 
-    def backward_step(self, gates, h_prev, c_prev, c_t, hn, dh, dc, d_gates, direct_out):
-        _kernel("gru_backward")(h_prev, dh, gates[0], gates[1], gates[2], hn, direct_out)
+    def backward_step(self, step):
+        gates = step.gates
+        _kernel("gru_backward")(step.h_prev, step.dh, gates[0], gates[1], gates[2], step.hidden_n, step.direct)
 
 
 class RNNCuda:
+    """``pointwise.RNNPointwise`` as one kernel each way (``nonlinearity``: ``"tanh"`` or ``"relu"``)."""
+
     gate_count = 1
     has_direct_hidden_grad = False
-    gate_scale = None
+    folded_scale = None
 
-    def __init__(self, xp, batch, hidden_size, dtype, nonlinearity="tanh"):
+    def __init__(self, nonlinearity):
         self.name = "rnn_" + nonlinearity
 
-    def forward_step(self, gates, rec, h_prev, c_prev, h_out, c_out, hn_out):
-        _kernel(self.name + "_forward")(rec[0], gates[0])
+    def forward_step(self, step):
+        _kernel(self.name + "_forward")(step.recurrent[0], step.gates[0])
 
-    def backward_step(self, gates, h_prev, c_prev, c_t, hn, dh, dc, d_gates, direct_out):
-        _kernel(self.name + "_backward")(gates[0], dh, d_gates[0])
+    def backward_step(self, step):
+        _kernel(self.name + "_backward")(step.gates[0], step.dh, step.d_gates[0])
 
 
-def make_pointwise(mode, xp, batch, hidden_size, dtype, bias_hn=None):
+def make_pointwise(mode, xp, hidden_size, dtype, bias_hn=None):
+    """The CuPy step object for ``mode``; ``bias_hn (H,)`` or ``None`` (GRU only)."""
     if mode == "lstm":
-        return LSTMCuda(xp, batch, hidden_size, dtype)
+        return LSTMCuda()
     if mode == "gru":
-        return GRUCuda(xp, batch, hidden_size, dtype, bias_hn=bias_hn)
-    return RNNCuda(xp, batch, hidden_size, dtype, nonlinearity=mode[len("rnn_"):])
+        return GRUCuda(xp.zeros(hidden_size, dtype) if bias_hn is None else bias_hn)
+    return RNNCuda(mode[len("rnn_"):])
