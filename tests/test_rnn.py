@@ -3,35 +3,20 @@
 The composed path (engine ops, autograd's BPTT) is the reference for the fused
 kernels; both run in float64 and must agree to rounding error.
 """
+import functools
 import itertools
 
 import numpy as np
 import pytest
 
 import tinygrad_rnn as tg
-from helpers import DEVICES
+from helpers import DEVICES, MODES, make_recurrent, random
 from tinygrad_rnn import nn
 from tinygrad_rnn.nn.recurrent.fused import FusedSequence
 
-MODES = ["lstm", "gru", "rnn_tanh", "rnn_relu"]
 STEPS, BATCH, INPUT, HIDDEN = 4, 3, 3, 2
 MIXED_LENGTHS = [2, 4, 1]  # unsorted, one full length, one of a single step
-
-
-def make_layer(mode, **kwargs):
-    """A float64 layer of the given mode (``nonlinearity`` picked for the RNN modes)."""
-    tg.manual_seed(0)
-    if mode == "lstm":
-        layer = nn.LSTM(INPUT, HIDDEN, **kwargs)
-    elif mode == "gru":
-        layer = nn.GRU(INPUT, HIDDEN, **kwargs)
-    else:
-        layer = nn.RNN(INPUT, HIDDEN, nonlinearity=mode[4:], **kwargs)
-    return layer.double()
-
-
-def random(shape, seed):
-    return np.random.default_rng(seed).standard_normal(shape)
+make_layer = functools.partial(make_recurrent, input_size=INPUT, hidden_size=HIDDEN)
 
 
 def split_state(mode, state):

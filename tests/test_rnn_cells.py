@@ -1,29 +1,16 @@
 """One-step cells ``nn.RNNCell/LSTMCell/GRUCell``: equations, fused == composed, gradcheck, PyTorch layout."""
+import functools
+
 import numpy as np
 import pytest
 
 import tinygrad_rnn as tg
-from helpers import DEVICES
+from helpers import DEVICES, MODES, make_recurrent, random
 from tinygrad_rnn import nn
 from tinygrad_rnn.nn.recurrent.fused import FusedCellStep
 
-MODES = ["lstm", "gru", "rnn_tanh", "rnn_relu"]
 BATCH, INPUT, HIDDEN = 3, 4, 5
-
-
-def make_cell(mode, **kwargs):
-    tg.manual_seed(0)
-    if mode == "lstm":
-        cell = nn.LSTMCell(INPUT, HIDDEN, **kwargs)
-    elif mode == "gru":
-        cell = nn.GRUCell(INPUT, HIDDEN, **kwargs)
-    else:
-        cell = nn.RNNCell(INPUT, HIDDEN, nonlinearity=mode[4:], **kwargs)
-    return cell.double()
-
-
-def random(shape, seed):
-    return np.random.default_rng(seed).standard_normal(shape)
+make_cell = functools.partial(make_recurrent, input_size=INPUT, hidden_size=HIDDEN, cell=True)
 
 
 def sigmoid(a):

@@ -8,21 +8,11 @@ and the reference's forward.
 import numpy as np
 import pytest
 
+from helpers import DEVICES, MODES
 from tinygrad_rnn import backend
 from tinygrad_rnn.nn.recurrent import kernels as rnn_kernels
 
-MODES = ["lstm", "gru", "rnn_tanh", "rnn_relu"]
 GATES = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "rnn_relu": 1}
-
-BACKENDS = [
-    "numpy",
-    pytest.param("cupy", marks=[pytest.mark.cuda, pytest.mark.skipif(
-        not backend.cuda_available(), reason="CuPy or a CUDA GPU is not available on this machine")]),
-]
-
-
-def to_xp(array, xp_name):
-    return backend.to_device(array, "cuda" if xp_name == "cupy" else "cpu")
 
 
 # ----------------------------------------------------------------------------- reference
@@ -153,13 +143,13 @@ CASES = [(None, False), (None, True), ([4, 2, 1], False), ([1, 4, 3], True)]
 
 
 # ----------------------------------------------------------------------------- forward
-@pytest.mark.parametrize("xp_name", BACKENDS)
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("lengths,reverse", CASES)
-def test_forward_matches_reference(xp_name, mode, lengths, reverse):
+def test_forward_matches_reference(device, mode, lengths, reverse):
     p = make_problem(mode, steps=4, batch=3, input_size=5, hidden=3)
     expected = reference_sequence(mode, *(p[k] for k in NAMES), lengths=lengths, reverse=reverse)
-    args = [None if p[k] is None else to_xp(p[k], xp_name) for k in NAMES]
+    args = [None if p[k] is None else backend.to_device(p[k], device) for k in NAMES]
     out, h_n, c_n, saved = rnn_kernels.sequence_forward(mode, *args, lengths=lengths, reverse=reverse)
     np.testing.assert_allclose(backend.as_numpy(out), expected[0], rtol=1e-12, atol=1e-13)
     np.testing.assert_allclose(backend.as_numpy(h_n), expected[1], rtol=1e-12, atol=1e-13)
@@ -302,13 +292,13 @@ def test_unknown_mode_is_refused():
 
 
 # ----------------------------------------------------------------------------- single step
-@pytest.mark.parametrize("xp_name", BACKENDS)
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("mode", MODES)
-def test_cell_equals_sequence_of_one_step(xp_name, mode):
+def test_cell_equals_sequence_of_one_step(device, mode):
     p = make_problem(mode, steps=1, batch=3, input_size=5, hidden=4, seed=7)
     weights = loss_weights(mode, 1, 3, 4, seed=8)
-    args = {k: None if v is None else to_xp(v, xp_name) for k, v in p.items()}
-    w = [None if v is None else to_xp(v, xp_name) for v in weights]
+    args = {k: None if v is None else backend.to_device(v, device) for k, v in p.items()}
+    w = [None if v is None else backend.to_device(v, device) for v in weights]
     out, h_n, c_n, saved = rnn_kernels.sequence_forward(mode, *(args[k] for k in NAMES))
     h_cell, c_cell, saved_cell = rnn_kernels.cell_forward(mode, args["x"][0], *(args[k] for k in NAMES[1:]))
     np.testing.assert_allclose(backend.as_numpy(h_cell), backend.as_numpy(h_n), rtol=1e-13, atol=1e-14)

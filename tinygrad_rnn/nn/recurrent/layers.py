@@ -192,30 +192,35 @@ class RNN(RNNBase):
                          bidirectional, fused)
 
 
-class LSTM(RNNBase):
+class _GatedRNN(RNNBase):
+    """``LSTM`` and ``GRU``: an ``RNNBase`` of the class's ``mode``, with PyTorch's constructor arguments."""
+
+    mode = "lstm"
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, fused: bool = True):
+        super().__init__(type(self).mode, input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, fused)
+
+
+class LSTM(_GatedRNN):
     """LSTM, gates ``i, f, g, o``: ``forward(x, hx=(h0, c0) | None, lengths=None) -> (output, (h_n, c_n))``.
 
     ``LSTM(input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
     bidirectional=False, fused=True)``.
     """
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
-                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, fused: bool = True):
-        super().__init__("lstm", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-                         fused)
+    mode = "lstm"
 
 
-class GRU(RNNBase):
+class GRU(_GatedRNN):
     """GRU, gates ``r, z, n``: ``forward(x, hx=h0 | None, lengths=None) -> (output, h_n)``.
 
     ``GRU(input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
     bidirectional=False, fused=True)``.
     """
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
-                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, fused: bool = True):
-        super().__init__("gru", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-                         fused)
+    mode = "gru"
 
 
 __all__ = ["RNNBase", "RNN", "LSTM", "GRU"]

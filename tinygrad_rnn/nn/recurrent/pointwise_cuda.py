@@ -5,7 +5,7 @@ the reference and documents the equations and the slot-major ``(G, B, H)`` gate
 layout). Each gate block ``gates[k]`` is a contiguous ``(B, H)`` array, so the
 kernels take one argument per gate and need no index arithmetic. Gates that are
 updated in place are output parameters (CuPy lets a kernel read its outputs).
-Sigmoids follow the convention of ``gates`` (:func:`_sigmoid`), with the inner
+Sigmoids follow the convention of ``gates`` (:func:`_sigmoid_gates`), with the inner
 ``1/2`` in the formula rather than folded into the weights (an elementwise kernel
 multiplies for free, so ``folded_scale`` is ``None``). Kernels are compiled on
 first use, once per dtype.
@@ -24,9 +24,10 @@ _KERNELS: dict = {}
 RESERVED_NAMES = ("i", "n")
 
 
-def _sigmoid(preactivation: str) -> str:
-    """C source of ``sigmoid(a) = 1/2 + 1/2 * tanh(a / 2)``, the convention of ``gates``."""
-    return f"(T(1) + tanh(({preactivation}) / T(2))) / T(2)"
+def _sigmoid_gates(*names: str) -> str:
+    """C declarations ``T v{k} = sigmoid(gate_{k} + rec_{k});`` for the gates ``names``, with the
+    convention of ``gates``: ``sigmoid(a) = 1/2 + 1/2 * tanh(a / 2)``."""
+    return "\n        ".join(f"T v{k} = (T(1) + tanh((gate_{k} + rec_{k}) / T(2))) / T(2);" for k in names)
 
 
 # name: (in_params, out_params, operation)
@@ -35,10 +36,8 @@ _SOURCES = {
         "T rec_i, T rec_f, T rec_g, T rec_o, T c_prev",
         "T gate_i, T gate_f, T gate_g, T gate_o, T c, T h",
         f"""
-        T vi = {_sigmoid("gate_i + rec_i")};
-        T vf = {_sigmoid("gate_f + rec_f")};
+        {_sigmoid_gates("i", "f", "o")}
         T vg = tanh(gate_g + rec_g);
-        T vo = {_sigmoid("gate_o + rec_o")};
         T vc = vf * c_prev + vi * vg;
         gate_i = vi; gate_f = vf; gate_g = vg; gate_o = vo;
         c = vc;
@@ -61,8 +60,7 @@ _SOURCES = {
         "T rec_r, T rec_z, T rec_n, T h_prev, T bias_hn",
         "T gate_r, T gate_z, T gate_n, T hn, T h",
         f"""
-        T vr = {_sigmoid("gate_r + rec_r")};
-        T vz = {_sigmoid("gate_z + rec_z")};
+        {_sigmoid_gates("r", "z")}
         T vhn = rec_n + bias_hn;
         T vn = tanh(gate_n + vr * vhn);
         gate_r = vr; gate_z = vz; gate_n = vn; hn = vhn;
