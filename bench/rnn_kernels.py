@@ -130,10 +130,10 @@ def find_torch_python(explicit):
 class TorchWorker:
     """``bench/torch_worker.py --serve`` in its own process, one problem at a time."""
 
-    def __init__(self, python, mode, data_path, clock_name):
+    def __init__(self, python, mode, data_path, clock_name, device="cpu"):
         self.process = subprocess.Popen(
             [python, str(REPO / "bench" / "torch_worker.py"), "--mode", mode, "--data", data_path, "--serve",
-             "--threads", THREADS, "--clock", clock_name],
+             "--threads", THREADS, "--clock", clock_name, "--device", device],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.ready = self._read()
 

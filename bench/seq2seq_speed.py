@@ -1,32 +1,69 @@
-"""Training and greedy-decoding speed of the translator's Seq2Seq at the reference size.
+"""Translator speed, ours against a PyTorch twin of the same network, side by side in one run.
 
-Reference (issue 4): bidirectional GRU-256 encoder, GRU-256 decoder, additive attention, input
-feeding, batch 128, vocabularies of ~10k, sentences of ~10 tokens. Random data, so only speed is
-meaningful. Usage::
+The network is ``translator.model.Seq2Seq`` with the default ``ModelConfig`` (bidirectional
+GRU-256 encoder, GRU-256 decoder, additive attention, input feeding, dropout 0.25); the twin is
+``bench/torch_seq2seq.py`` (eager PyTorch, in its own process: ``bench/torch_worker.py --mode
+seq2seq``). Both start from the same weights (ours, sent over an npz) and get the same random
+batches (``random_batch``, seeded), so only speed differs; a check first compares the eval-mode
+loss, the gradient norm and the greedy tokens of the two. Then rounds alternate between the
+twin and us (the harness of ``bench/rnn.py``: ``bench/timing.py``, one warm-up call each):
 
-    python bench/seq2seq_speed.py [--batch 128] [--length 10] [--vocab 10000] [--steps 5] [--profile]
+- training: one step per batch, as ``translator.training.Trainer`` does (``Seq2Seq.loss`` with
+  label smoothing 0.1, backward, gradient-norm clipping at 5, Adam): target tokens/s;
+- greedy decoding, batched, of sentences whose EOS is made impossible, so every sentence runs to
+  its length limit (source length + 1) on both sides: sentences/s;
+- beam search (``--beam K``, ours only: the twin has no beam search).
 
-Prints target tokens/second for forward + backward + clip + Adam (``Seq2Seq.loss``: the fused
-cross-entropy on the target tokens) and sentences/second for batched greedy and beam decoding.
-On a machine shared with other jobs, ``OPENBLAS_NUM_THREADS=1`` avoids BLAS threads fighting
-over the cores (much faster under load; slower on an idle machine).
+Usage::
+
+    python bench/seq2seq_speed.py                              # 2 BLAS threads, wall clock
+    python bench/seq2seq_speed.py --threads 1 --clock cpu      # one core each, CPU time: a busy machine
+    python bench/seq2seq_speed.py --device cuda                # both on the GPU (cuDNN), synchronised
+    python bench/seq2seq_speed.py --count                      # + the engine's op/sync/upload/launch counts
+
+Ratios are speeds, ours/PyTorch: above 1 we are faster. Random data, so only speed means anything.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
+import json
+import os
 import pstats
+import sys
+import tempfile
 import time
+from pathlib import Path
 
-import numpy as np
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import tinygrad_rnn as tg
-from tinygrad_rnn import nn, no_grad, optim
-from translator.model import ModelConfig, Seq2Seq
-from translator.search import beam_search, greedy_search
+import rnn_kernels as harness  # noqa: E402  (sets the BLAS thread count before NumPy loads)
+
+import numpy as np  # noqa: E402
+
+import tinygrad_rnn as tg  # noqa: E402
+from tinygrad_rnn import backend, nn, no_grad, optim  # noqa: E402
+from timing import time_methods  # noqa: E402
+from translator.model import ModelConfig, Seq2Seq  # noqa: E402
+from translator.search import beam_search, greedy_search  # noqa: E402
+
+try:
+    from tinygrad_rnn import profiler
+except ImportError:  # the engine's counters are newer than this benchmark in some checkouts
+    profiler = None
+
+EOS = 2
+LABEL_SMOOTHING, LEARNING_RATE, CLIP = 0.1, 3e-3, 5.0  # the Trainer's defaults
+MAX_LENGTH_RATIO, MAX_LENGTH_OFFSET = 1.0, 1           # decoding: source length + 1 tokens
 
 
 def random_batch(rng, batch, length, source_vocab, target_vocab):
+    """One random padded batch, lengths in ``length-3 .. length+3``.
+
+    Returns source (B, S) int64, source_lengths (B,), target_in (B, T) (BOS first) and
+    target_out (B, T) (EOS last), PAD-padded; ids of words are >= 4.
+    """
     source_lengths = rng.integers(max(1, length - 3), length + 4, size=batch)
     target_lengths = rng.integers(max(1, length - 3), length + 4, size=batch)
     source = np.zeros((batch, source_lengths.max()), dtype=np.int64)
@@ -40,79 +77,259 @@ def random_batch(rng, batch, length, source_vocab, target_vocab):
     return source, source_lengths, target_in, target_out
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch", type=int, default=128)
-    parser.add_argument("--length", type=int, default=10)
-    parser.add_argument("--vocab", type=int, default=10000)
-    parser.add_argument("--hidden", type=int, default=256)
-    parser.add_argument("--steps", type=int, default=5)
-    parser.add_argument("--cell", default="gru")
-    parser.add_argument("--attention", default="additive")
-    parser.add_argument("--profile", action="store_true")
-    args = parser.parse_args()
+def make_batches(seed, count, batch, length, vocab):
+    rng = np.random.default_rng(seed)
+    return [random_batch(rng, batch, length, vocab, vocab) for _ in range(count)]
 
-    tg.manual_seed(0)
-    rng = np.random.default_rng(0)
-    config = ModelConfig(cell=args.cell, embedding_size=args.hidden, hidden_size=args.hidden,
-                         attention=args.attention, input_feeding=args.attention != "none", dropout=0.2)
-    model = Seq2Seq(config, args.vocab, args.vocab)
-    optimizer = optim.Adam(model.parameters(), lr=1e-3)
-    batches = [random_batch(rng, args.batch, args.length, args.vocab, args.vocab) for _ in range(args.steps + 1)]
 
-    def train_step(batch, timings):
-        source, lengths, target_in, target_out = batch
-        start = time.perf_counter()
-        loss = model.loss(source, lengths, target_in, target_out, label_smoothing=0.1)
-        forward = time.perf_counter()
-        optimizer.zero_grad()
+class OurSeq2Seq:
+    """Our side; the timed methods mirror ``torch_seq2seq.Seq2SeqProblem`` (same batches, same steps)."""
+
+    def __init__(self, config, vocab, train_batches, decode_batches, device, beam):
+        self.device, self.beam_size = device, beam
+        tg.manual_seed(0)
+        self.model = Seq2Seq(config, vocab, vocab).to(device)
+        # Decoding uses its own copy, never trained, with EOS impossible (see the module docstring).
+        self.decode_model = Seq2Seq(config, vocab, vocab).to(device)
+        self.decode_model.load_state_dict(self.model.state_dict())
+        self.decode_model.decoder.output.bias.data[EOS] = -1e4
+        self.decode_model.eval()
+        self.optimizer = optim.Adam(self.model.parameters(), lr=LEARNING_RATE)
+        self.train_batches, self.decode_batches = train_batches, decode_batches
+        self.timed = ("train", "greedy") + (("beam",) if beam > 1 else ())
+
+    def _sync(self):
+        if self.device != "cpu":
+            backend.xp_for(self.device).cuda.Device().synchronize()
+
+    def _loss(self, source, lengths, target_in, target_out):
+        # As Trainer._loss: the source as a Tensor on the device, the rest as host arrays.
+        return self.model.loss(tg.Tensor(source, device=self.device), lengths, target_in, target_out,
+                               label_smoothing=LABEL_SMOOTHING)
+
+    def train_step(self, batch):
+        self.optimizer.zero_grad()
+        loss = self._loss(*batch)
         loss.backward()
-        backward = time.perf_counter()
-        nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-        optimizer.step()
-        end = time.perf_counter()
-        timings.append((forward - start, backward - forward, end - backward))
-        return int((target_out != 0).sum())
+        nn.utils.clip_grad_norm_(self.model.parameters(), CLIP)
+        self.optimizer.step()
+        return loss
 
-    model.train()
-    train_step(batches[0], [])  # warm-up
-    timings, tokens = [], 0
-    profiler = cProfile.Profile() if args.profile else None
-    if profiler:
-        profiler.enable()
-    start = time.perf_counter()
-    for batch in batches[1:]:
-        tokens += train_step(batch, timings)
-    elapsed = time.perf_counter() - start
-    if profiler:
-        profiler.disable()
-    mean = np.mean(timings, axis=0)
-    print(f"training: {tokens / elapsed:8.0f} target tokens/s  (per batch: forward {mean[0] * 1e3:.0f} ms, "
-          f"backward {mean[1] * 1e3:.0f} ms, clip+Adam {mean[2] * 1e3:.0f} ms)")
+    def train(self):
+        """One training step per batch (forward, backward, clip, Adam)."""
+        self.model.train()
+        for batch in self.train_batches:
+            self.train_step(batch)
+        self._sync()
 
-    # Decoding: a trained model stops at EOS after about as many tokens as the source has; with
-    # random weights we make EOS impossible and stop every sentence after len(source) + 1 tokens.
-    model.eval()
-    model.decoder.output.bias.data[2] = -1e4
-    for beam in (1, 5):
-        sentences, encode_time, decode_times = 0, 0.0, []
-        for source, lengths, _, _ in batches[1:]:
-            start = time.perf_counter()
+    def greedy_batch(self, source, lengths):
+        with no_grad():
+            encoded = self.decode_model.encode(source, lengths)
+        return greedy_search(self.decode_model, encoded, max_length_ratio=MAX_LENGTH_RATIO,
+                             max_length_offset=MAX_LENGTH_OFFSET)
+
+    def greedy(self):
+        """Greedy decoding of every decode batch (hypotheses back on the host)."""
+        for source, lengths, _, _ in self.decode_batches:
+            self.greedy_batch(source, lengths)
+        self._sync()
+
+    def beam(self):
+        for source, lengths, _, _ in self.decode_batches:
             with no_grad():
-                encoded = model.encode(source, lengths)
-            encoded_at = time.perf_counter()
-            if beam == 1:
-                greedy_search(model, encoded, max_length_ratio=1.0, max_length_offset=1)
-            else:
-                beam_search(model, encoded, beam, max_length_ratio=1.0, max_length_offset=1)
-            encode_time += encoded_at - start
-            decode_times.append(time.perf_counter() - start)
-            sentences += len(source)
-        name = "greedy:" if beam == 1 else f"beam {beam}:"
-        print(f"{name:9s} {sentences / sum(decode_times):8.0f} sentences/s  (best batch "
-              f"{len(source) / min(decode_times):.0f}/s; encoder {encode_time / sum(decode_times):.0%} of the time)")
-    if profiler:
-        pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
+                encoded = self.decode_model.encode(source, lengths)
+            beam_search(self.decode_model, encoded, self.beam_size, max_length_ratio=MAX_LENGTH_RATIO,
+                        max_length_offset=MAX_LENGTH_OFFSET)
+        self._sync()
+
+    def time(self, repeats, clock):
+        return time_methods(self, self.timed, repeats, clock)
+
+    def results(self):
+        """As ``Seq2SeqProblem.results``: eval-mode loss and gradient norm, greedy tokens; weights unchanged."""
+        self.model.eval()
+        self.optimizer.zero_grad()
+        loss = self._loss(*self.train_batches[0])
+        loss.backward()
+        grads = [backend.as_numpy(p.grad.data).astype(np.float64) for p in self.model.parameters()
+                 if p.grad is not None]
+        grad_norm = float(np.sqrt(sum(float((g * g).sum()) for g in grads)))
+        self.optimizer.zero_grad()
+        source, lengths, _, _ = self.decode_batches[0]
+        hypotheses = self.greedy_batch(source, lengths)
+        tokens = np.zeros((len(hypotheses), max(len(h.tokens) for h in hypotheses)), dtype=np.int64)
+        for row, hypothesis in enumerate(hypotheses):
+            tokens[row, :len(hypothesis.tokens)] = hypothesis.tokens
+        return {"loss": float(loss.item()), "grad_norm": grad_norm, "greedy_tokens": tokens,
+                "greedy_log_probs": np.array([h.log_prob for h in hypotheses]),
+                "parameters": sum(int(p.data.size) for p in self.model.parameters())}
+
+    def memory(self):
+        """Peak bytes of the CuPy pool over one training step, over its use before; None on the CPU."""
+        if self.device == "cpu":
+            return None
+        from gpu_memory import pool_peak
+        self.model.train()
+        with pool_peak() as peak:
+            self.train_step(self.train_batches[0])
+        return peak["bytes"]
+
+
+def write_problem(path, ours, config, vocab):
+    """The npz ``torch_seq2seq.Seq2SeqProblem`` reads: config, our initial weights, the batches."""
+    arrays = {"config": np.array(json.dumps({
+        "source_vocab_size": vocab, "target_vocab_size": vocab, "embedding_size": config.embedding_size,
+        "hidden_size": config.hidden_size, "dropout": config.dropout, "label_smoothing": LABEL_SMOOTHING,
+        "lr": LEARNING_RATE, "clip": CLIP, "max_length_ratio": MAX_LENGTH_RATIO,
+        "max_length_offset": MAX_LENGTH_OFFSET}))}
+    for name, value in ours.model.state_dict().items():
+        arrays[f"weight.{name}"] = backend.as_numpy(value.data)
+    for kind, batches, parts in (("train", ours.train_batches, 4), ("decode", ours.decode_batches, 2)):
+        for index, batch in enumerate(batches):
+            for part, value in zip(("source", "lengths", "target_in", "target_out")[:parts], batch):
+                arrays[f"{kind}_{index}_{part}"] = value
+    np.savez(path, **arrays)
+
+
+def check(ours, theirs):
+    """One line comparing our results with the twin's (same weights, eval mode)."""
+    loss_error = abs(ours["loss"] - float(theirs["loss"])) / abs(float(theirs["loss"]))
+    norm_error = abs(ours["grad_norm"] - float(theirs["grad_norm"])) / float(theirs["grad_norm"])
+    our_tokens, their_tokens = ours["greedy_tokens"], theirs["greedy_tokens"]
+    width = min(our_tokens.shape[1], their_tokens.shape[1])
+    real = our_tokens[:, :width] != 0
+    agree = float((our_tokens[:, :width] == their_tokens[:, :width])[real].mean())
+    verdict = "ok" if loss_error < 1e-4 and norm_error < 1e-3 and agree > 0.99 else "MISMATCH"
+    return (f"check (same weights, eval mode): loss {ours['loss']:.5f} vs {float(theirs['loss']):.5f} "
+            f"(rel {loss_error:.1e}), gradient norm rel {norm_error:.1e}, greedy tokens equal "
+            f"{agree:.1%}: {verdict}")
+
+
+def print_counts(ours):
+    """The engine's counters per training step, per decoding step and per decoded token."""
+    if profiler is None:
+        print("counts: tinygrad_rnn.profiler is not in this checkout; nothing to count")
+        return
+    fields = ("ops", "syncs", "uploads", "launches")
+    source, lengths, _, _ = ours.decode_batches[0]
+    steps = int(np.floor(MAX_LENGTH_RATIO * lengths.max() + MAX_LENGTH_OFFSET))
+    tokens = int(np.floor(MAX_LENGTH_RATIO * lengths + MAX_LENGTH_OFFSET).sum())
+    ours.model.train()
+    with profiler.record() as counts:
+        with profiler.region("train_step"):
+            ours.train_step(ours.train_batches[0])
+        with profiler.region("encode"), no_grad():
+            encoded = ours.decode_model.encode(source, lengths)
+        with profiler.region("greedy"):
+            greedy_search(ours.decode_model, encoded, max_length_ratio=MAX_LENGTH_RATIO,
+                          max_length_offset=MAX_LENGTH_OFFSET)
+    rows = [("training step", counts.regions["train_step"], 1),
+            ("greedy, per decoding step", counts.regions["greedy"], steps),
+            ("greedy, per decoded token", counts.regions["greedy"], tokens),
+            ("encoder, per decode batch", counts.regions["encode"], 1)]
+    print(f"counts ({ours.device}; greedy: batch of {len(lengths)}, {steps} steps, {tokens} tokens; "
+          f"launches are counted on CUDA only):")
+    print(f"  {'':28s}" + "".join(f"{name:>10s}" for name in fields))
+    for title, region, per in rows:
+        print(f"  {title:28s}" + "".join(f"{getattr(region, name) / per:10.1f}" for name in fields))
+
+
+def summarize(name, ours_seconds, torch_seconds, amount, unit):
+    our_median = float(np.median(ours_seconds))
+    line = f"{name:9s} ours {amount / our_median:9.0f} {unit} ±{harness.summarize(ours_seconds)[1]:3.0f}%"
+    if torch_seconds:
+        their_median = float(np.median(torch_seconds))
+        line += (f" | PyTorch {amount / their_median:9.0f} {unit} ±{harness.summarize(torch_seconds)[1]:3.0f}%"
+                 f" | ours/PyTorch {their_median / our_median:5.2f}x"
+                 f" (best {min(torch_seconds) / min(ours_seconds):4.2f}x)")
+    print(line, flush=True)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu", help="cpu or cuda: ours and the twin both there")
+    parser.add_argument("--threads", default="2", help="threads for OpenBLAS and PyTorch alike (default 2)")
+    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                        help="cpu: process CPU time, for a busy machine; needs --threads 1 to mean anything")
+    parser.add_argument("--batch", type=int, default=64, help="training batch (the Trainer's default)")
+    parser.add_argument("--steps", type=int, default=4, help="training batches per timed call")
+    parser.add_argument("--decode-batch", type=int, default=128)
+    parser.add_argument("--decode-batches", type=int, default=2, help="decode batches per timed call")
+    parser.add_argument("--length", type=int, default=10, help="mean sentence length (lengths +-3)")
+    parser.add_argument("--vocab", type=int, default=10000)
+    parser.add_argument("--hidden", type=int, default=256, help="hidden and embedding size")
+    parser.add_argument("--rounds", type=int, default=3, help="alternations between PyTorch and ours")
+    parser.add_argument("--beam", type=int, default=0, help="also time our beam search of this width")
+    parser.add_argument("--torch-python", help="a Python interpreter with PyTorch installed")
+    parser.add_argument("--no-torch", action="store_true", help="ours only")
+    parser.add_argument("--count", action="store_true", help="print the engine's counts (tinygrad_rnn.profiler)")
+    parser.add_argument("--profile", action="store_true", help="cProfile one timed training call of ours")
+    args = parser.parse_args(argv)
+    if args.clock == "cpu" and harness.THREADS != "1":
+        parser.error("--clock cpu adds up the CPU time of every thread (spinning ones too): use it with --threads 1")
+    device = backend.normalize_device(args.device)
+    clock = harness.CLOCKS[args.clock]
+
+    config = ModelConfig(embedding_size=args.hidden, hidden_size=args.hidden)
+    train_batches = make_batches(0, args.steps, args.batch, args.length, args.vocab)
+    decode_batches = make_batches(1, args.decode_batches, args.decode_batch, args.length, args.vocab)
+    ours = OurSeq2Seq(config, args.vocab, train_batches, decode_batches, device, args.beam)
+    tokens = sum(int((batch[3] != 0).sum()) for batch in train_batches)
+    sentences = sum(len(batch[1]) for batch in decode_batches)
+
+    torch_python = None if args.no_torch else harness.find_torch_python(args.torch_python)
+    if torch_python is None and not args.no_torch:
+        print("!" * 78 + "\n!!! PyTorch NOT FOUND: the reference is MISSING, only our timings are shown.\n"
+              "!!! Give --torch-python or BENCH_TORCH_PYTHON (a venv with torch==2.13.0).\n" + "!" * 78)
+    print(f"seq2seq {config}, vocabularies {args.vocab}; "
+          f"{device}; {harness.THREADS} thread(s), {args.clock} clock; load average {os.getloadavg()[0]:.1f}")
+    print(f"training: {args.steps} batches of {args.batch} per call ({tokens} target tokens); greedy: "
+          f"{args.decode_batches} batches of {args.decode_batch} ({sentences} sentences, EOS impossible)")
+
+    with tempfile.TemporaryDirectory() as tmpdir, contextlib.ExitStack() as stack:
+        worker = None
+        our_results = ours.results()
+        if torch_python:
+            data_path = os.path.join(tmpdir, "seq2seq.npz")
+            write_problem(data_path, ours, config, args.vocab)
+            worker = harness.TorchWorker(torch_python, "seq2seq", data_path, args.clock, device)
+            stack.callback(worker.close)
+            print(f"parameters: ours {our_results['parameters']:,}, PyTorch twin {worker.ready['parameters']:,}"
+                  f"{'' if our_results['parameters'] == worker.ready['parameters'] else '  !!! NOT THE SAME SIZE'}"
+                  f"; torch {worker.ready['torch']}" + (f", cuDNN {worker.ready['cudnn']}" if worker.ready.get('cudnn') else ""))
+            result_path = os.path.join(tmpdir, "torch_result.npz")
+            worker.ask(f"check {result_path}")
+            with np.load(result_path) as theirs:
+                print(check(our_results, {k: theirs[k] for k in theirs.files}), flush=True)
+            worker.ask("time 1")                                  # warm-up
+        else:
+            print(f"parameters: ours {our_results['parameters']:,}")
+        ours.time(1, clock)                                       # warm-up
+        times = {"ours": {name: [] for name in ours.timed}, "torch": {name: [] for name in ours.timed}}
+        for _ in range(args.rounds):
+            if worker:
+                for name, seconds in worker.ask("time 1").items():
+                    times["torch"][name].extend(seconds)
+                time.sleep(0.2)                                   # let PyTorch's OpenMP threads go idle
+            for name, seconds in ours.time(1, clock).items():
+                times["ours"][name].extend(seconds)
+        summarize("training", times["ours"]["train"], times["torch"]["train"], tokens, "target tok/s")
+        summarize("greedy", times["ours"]["greedy"], times["torch"]["greedy"], sentences, "sentences/s")
+        if args.beam > 1:
+            summarize(f"beam {args.beam}", times["ours"]["beam"], [], sentences, "sentences/s")
+        if device != "cpu":
+            their_peak = worker.ask("memory")["peak_bytes"] if worker else None
+            line = f"memory, one training step: ours {ours.memory() / 1e6:.1f} MB (CuPy pool peak)"
+            if their_peak is not None:
+                line += f", PyTorch {their_peak / 1e6:.1f} MB (max_memory_allocated), both over the step's baseline"
+            print(line)
+    print(f"load average after: {os.getloadavg()[0]:.1f}")
+    if args.count:
+        print_counts(ours)
+    if args.profile:
+        profile = cProfile.Profile()
+        profile.runcall(ours.train)
+        pstats.Stats(profile).sort_stats("tottime").print_stats(25)
 
 
 if __name__ == "__main__":
