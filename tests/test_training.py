@@ -6,7 +6,7 @@ import pytest
 
 from translator import checkpoint
 from translator.config import ConfigError, TrainConfig
-from translator.training import STOP_COMPLETED, STOP_EARLY, STOP_INTERRUPT, STOP_TIME, Trainer
+from translator.training import StopReason, Trainer
 
 # A tiny model on a tiny slice of the built-in numbers corpus: about a second per epoch.
 TINY = TrainConfig(dataset="numbers", max_pairs=600, dev_size=60, test_size=60, max_length=20, min_freq=1,
@@ -48,14 +48,14 @@ def test_resume_after_interrupt_equals_uninterrupted_run(tmp_path):
     # Dropout and scheduled sampling draw random numbers: the RNG state must be restored too.
     config = TINY.replace(dropout=0.3, teacher_forcing=0.7)
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
-    assert train(config, straight, evaluate_test=False).stop_reason == STOP_COMPLETED
+    assert train(config, straight, evaluate_test=False).stop_reason == StopReason.COMPLETED
 
     def interrupt_mid_first_epoch(progress):
         if progress.epoch == 0 and progress.batch == 5:
             raise KeyboardInterrupt
 
     first = train(config.replace(epochs=1), resumed, after_step=interrupt_mid_first_epoch, evaluate_test=False)
-    assert first.stop_reason == STOP_INTERRUPT
+    assert first.stop_reason == StopReason.INTERRUPTED
     saved = checkpoint.load_checkpoint(resumed / checkpoint.LAST_FILE)["progress"]
     assert (saved["epoch"], saved["batch"]) == (0, 5)
     assert train(config.replace(epochs=1), resumed, resume=True, explicit={"epochs"},
@@ -99,12 +99,12 @@ def test_model_dir_contents_and_test_split_saved(tmp_path):
 def test_max_time_stops_saves_and_resume_finishes(tmp_path):
     model_dir = tmp_path / "model"
     result = train(TINY.replace(max_time=1e-6), model_dir, evaluate_test=False)
-    assert result.stop_reason == STOP_TIME
+    assert result.stop_reason == StopReason.MAX_TIME
     assert (model_dir / checkpoint.BEST_FILE).is_file() and (model_dir / checkpoint.LAST_FILE).is_file()
-    assert log_events(model_dir, "stop")[-1]["reason"] == STOP_TIME
+    assert log_events(model_dir, "stop")[-1]["reason"] == StopReason.MAX_TIME
     # --max-time may change on resume (it says when to stop, not what to compute).
     finished = train(TINY, model_dir, resume=True, explicit={"max_time"}, evaluate_test=False)
-    assert finished.stop_reason == STOP_COMPLETED and finished.epochs_completed == TINY.epochs
+    assert finished.stop_reason == StopReason.COMPLETED and finished.epochs_completed == TINY.epochs
 
 
 def test_plateau_decays_lr_and_early_stopping_ends_training(tmp_path):
@@ -112,7 +112,7 @@ def test_plateau_decays_lr_and_early_stopping_ends_training(tmp_path):
     config = TINY.replace(lr=1e-12, epochs=5, early_stopping=2, lr_patience=0, lr_decay=0.5, plateau_metric="bleu",
                           lr_decay_start=0)
     result = train(config, tmp_path / "model", evaluate_test=False)
-    assert result.stop_reason == STOP_EARLY
+    assert result.stop_reason == StopReason.EARLY_STOPPING
     epochs = log_events(tmp_path / "model", "epoch")
     assert len(epochs) == 3
     assert [e["lr"] for e in epochs] == pytest.approx([1e-12, 0.5e-12, 0.25e-12])

@@ -19,12 +19,18 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from tinygrad_rnn.serialization import atomic_open
-from translator.errors import CheckpointError, DataError, decode_utf8, read_user_file
+from translator.config import TrainConfig
+from translator.errors import CheckpointError, ConfigError, DataError, decode_utf8, read_user_file
+from translator.model_config import ModelConfig
 from translator.vocabulary import Vocabulary
+
+if TYPE_CHECKING:
+    from translator.preparation import PreparedData
 
 FORMAT_VERSION = 1
 DEFAULT_MODEL_DIR = "models/default"
@@ -37,6 +43,8 @@ LAST_FILE = "last.npz"
 LOG_FILE = "log.jsonl"
 DEV_FILE = "dev.tsv"
 TEST_FILE = "test.tsv"
+
+T = TypeVar("T")
 
 
 def _require_dir(model_dir: Path) -> None:
@@ -160,3 +168,125 @@ def read_pairs_file(path: str | os.PathLike) -> list[tuple[str, str]]:
             raise CheckpointError(f"{path}, line {line_number}: expected 'source<TAB>reference'; the file is corrupt")
         pairs.append((columns[0], columns[1]))
     return pairs
+
+
+# ---------------------------------------------------------------- one training run's directory
+class ModelDirectory:
+    """The model directory of one training run: checked before it starts, written as it goes, restored on resume.
+
+    ``ModelDirectory(path)``. :class:`translator.training.Trainer` touches its files only through
+    this class; ``translate run``/``evaluate`` read them back with the functions above.
+
+    - check: :meth:`check_fresh` (a new run may not overwrite a model by accident),
+      :meth:`saved_config` and :meth:`check_data` (a resumed run continues the same options on the
+      same data);
+    - save: :meth:`create` (vocabularies, splits, ``config.json``), :meth:`save_last`,
+      :meth:`save_best`, :meth:`log`;
+    - restore: :meth:`vocabularies`, :meth:`load_last` and :meth:`restore`, the inverse of
+      :meth:`save_last`.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+
+    # ------------------------------------------------------------ check
+    def check_fresh(self, overwrite: bool) -> None:
+        """ConfigError unless a new run may start here (no model yet, or ``overwrite``)."""
+        if self.path.exists() and not self.path.is_dir():
+            raise ConfigError(f"--model {self.path} exists and is not a directory")
+        if (self.path / CONFIG_FILE).exists() and not overwrite:
+            raise ConfigError(f"{self.path} already holds a model: continue it with --resume, replace it "
+                              "with --overwrite, or choose another --model directory")
+
+    def saved_config(self) -> TrainConfig:
+        """The training configuration saved in ``config.json``; CheckpointError if there is none usable."""
+        saved = read_config(self.path)
+        try:
+            return TrainConfig.from_dict(saved["train"])
+        except (ConfigError, TypeError) as error:
+            raise CheckpointError(f"{self.path}/{CONFIG_FILE} holds an unusable training configuration "
+                                  f"({error})") from None
+
+    def check_data(self, fingerprint: str) -> None:
+        """CheckpointError unless the data has the fingerprint of the data the model was trained on."""
+        saved = read_config(self.path).get("data", {}).get("fingerprint")
+        if saved != fingerprint:
+            raise CheckpointError(f"the data differs from the data {self.path} was trained on (fingerprint "
+                                  f"{fingerprint}, saved {saved}); resume with the same data")
+
+    # ------------------------------------------------------------ save
+    def create(self, data: PreparedData, model_config: ModelConfig, config: TrainConfig) -> None:
+        """Start the directory of a new run: vocabularies, dev/test splits, ``config.json``.
+
+        An existing model's checkpoints and log are removed first (``--overwrite``): nothing of the
+        old model may survive.
+        """
+        if self.path.exists():
+            for name in (BEST_FILE, LAST_FILE, LOG_FILE):
+                (self.path / name).unlink(missing_ok=True)
+        self.path.mkdir(parents=True, exist_ok=True)
+        data.source_vocab.save(self.path / SOURCE_VOCAB_FILE)
+        data.target_vocab.save(self.path / TARGET_VOCAB_FILE)
+        write_pairs(self.path / DEV_FILE, data.dev_pairs)
+        write_pairs(self.path / TEST_FILE, data.test_pairs)
+        write_config(self.path, model_config.to_dict(), len(data.source_vocab), len(data.target_vocab),
+                     config.to_dict(), data.info)
+
+    def save_last(self, model, optimizer, scheduler, progress: dict) -> None:
+        """``last.npz``: everything :meth:`restore` needs to continue exactly (``progress``: JSON values)."""
+        from tinygrad_rnn import get_rng_state  # noqa: PLC0415
+
+        save_checkpoint(self.path / LAST_FILE, {
+            "kind": "last",
+            "model": dict(model.state_dict()),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "rng": get_rng_state(),
+            "progress": progress,
+        })
+
+    def save_best(self, model, epoch: int, dev_bleu: float) -> None:
+        """``best.npz``: the weights ``translate run`` loads, with the epoch and dev BLEU they reached."""
+        save_checkpoint(self.path / BEST_FILE, {
+            "kind": "best", "model": dict(model.state_dict()), "epoch": epoch, "dev_bleu": dev_bleu,
+        })
+
+    def has_best(self) -> bool:
+        return (self.path / BEST_FILE).exists()
+
+    def log(self, event: str, **fields) -> None:
+        """Append one JSON line ``{"event": ..., "time": ..., **fields}`` to ``log.jsonl``."""
+        record = {"event": event, "time": round(time.time(), 3), **fields}
+        with open(self.path / LOG_FILE, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+    # ------------------------------------------------------------ restore
+    def vocabularies(self) -> tuple[Vocabulary, Vocabulary]:
+        return load_vocabularies(self.path)
+
+    def load_last(self) -> dict:
+        """The state :meth:`save_last` wrote (read before the model exists; :meth:`restore` applies it)."""
+        return load_checkpoint(self.path / LAST_FILE)
+
+    def load_best(self) -> dict:
+        return load_checkpoint(self.path / BEST_FILE)
+
+    def restore(self, state: dict, model, optimizer, scheduler, progress_type: Callable[..., T]) -> T:
+        """Put ``state`` (from :meth:`load_last`) back into the objects and the engine's RNG.
+
+        Returns ``progress_type(**progress)`` of the saved progress.
+
+        Raises:
+            CheckpointError: the checkpoint does not fit this model (another architecture or vocabulary).
+        """
+        from tinygrad_rnn import set_rng_state  # noqa: PLC0415
+
+        try:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            set_rng_state(state["rng"])
+            return progress_type(**state["progress"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as error:
+            raise CheckpointError(f"checkpoint {self.path / LAST_FILE} does not fit this model "
+                                  f"({str(error).splitlines()[0]}); retrain without --resume") from None

@@ -178,7 +178,7 @@ def train(ctx: click.Context, model_dir: Path, config_file: Path | None, resume:
     file_values = read_config_file(config_file) if config_file is not None else {}
     config = build_config(file_values, given)
     _check_device(config.device)
-    from translator.training import STOP_INTERRUPT, Trainer  # noqa: PLC0415 - keeps --help fast
+    from translator.training import StopReason, Trainer  # noqa: PLC0415 - keeps --help fast
 
     trainer = Trainer(config, model_dir, resume=resume, overwrite=overwrite,
                       explicit=set(given) | set(file_values), progress=progress)
@@ -188,11 +188,11 @@ def train(ctx: click.Context, model_dir: Path, config_file: Path | None, resume:
         click.echo(f"translate: interrupted again: quit without saving ({model_dir}/{checkpoint.LAST_FILE} keeps "
                    "the previous checkpoint)", err=True)
         sys.exit(INTERRUPTED_EXIT)
-    if result.stop_reason == STOP_INTERRUPT:
+    if result.stop_reason == StopReason.INTERRUPTED:
         click.echo(f"translate: interrupted: saved {model_dir / checkpoint.LAST_FILE}; continue with "
                    f"'translate train --model {model_dir} --resume'", err=True)
         sys.exit(INTERRUPTED_EXIT)
-    lines = [f"training stopped: {result.stop_reason.replace('_', ' ')} after {result.epochs_completed} epoch(s) "
+    lines = [f"training stopped: {str(result.stop_reason).replace('_', ' ')} after {result.epochs_completed} epoch(s) "
              f"in {result.seconds:.0f} s, {result.tokens_per_second:.0f} target tokens/s",
              (f"best dev BLEU {result.best_dev_bleu:.2f}" if result.best_dev_bleu >= 0 else "dev BLEU not measured")
              + f"; model saved in {model_dir}"]

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
+import enum
 import math
 import signal
 import sys
@@ -38,7 +38,7 @@ from tinygrad_rnn import nn, optim
 from translator import checkpoint
 from translator.batching import Batch, BatchIterator
 from translator.config import DEFAULT_BEAM, RESUME_OVERRIDABLE, TrainConfig
-from translator.errors import CheckpointError, ConfigError
+from translator.errors import ConfigError
 from translator.evaluate import EvaluationResult, evaluate_pairs
 from translator.inference import Translator
 from translator.model import Seq2Seq
@@ -46,7 +46,18 @@ from translator.preparation import PreparedData, prepare
 
 EVAL_BATCH_SIZE = 256
 CHECKPOINT_SECONDS = 300.0  # also save last.npz this often within an epoch, so a crash loses little
-STOP_COMPLETED, STOP_EARLY, STOP_TIME, STOP_INTERRUPT = "completed", "early_stopping", "max_time", "interrupted"
+
+
+class StopReason(str, enum.Enum):
+    """Why training stopped (the value is what ``log.jsonl`` and ``last.npz`` record)."""
+
+    COMPLETED = "completed"            # every epoch done
+    EARLY_STOPPING = "early_stopping"  # --early-stopping epochs without a better dev BLEU
+    MAX_TIME = "max_time"              # --max-time reached (between two batches)
+    INTERRUPTED = "interrupted"        # Ctrl-C (between two batches)
+
+    def __str__(self) -> str:
+        return self.value
 
 
 def _stderr(message: str) -> None:
@@ -79,9 +90,13 @@ class Progress:
     best_dev_bleu: float = -1.0
     best_saved_bleu: float = -1.0
     epochs_without_improvement: int = 0
-    stop_reason: str | None = None
+    stop_reason: StopReason | None = None
     train_seconds: float = 0.0
     train_tokens: int = 0
+
+    def __post_init__(self) -> None:
+        if self.stop_reason is not None:  # read back from last.npz as its string value
+            self.stop_reason = StopReason(self.stop_reason)
 
 
 @dataclasses.dataclass
@@ -89,7 +104,7 @@ class TrainResult:
     """What a call to :meth:`Trainer.run` did (``best_dev_bleu``: of ``best.npz``; -1 if never scored)."""
 
     model_dir: Path
-    stop_reason: str
+    stop_reason: StopReason
     epochs_completed: int
     best_dev_bleu: float
     test: EvaluationResult | None
@@ -118,6 +133,7 @@ class Trainer:
                  progress: bool = True, after_step: Callable[[Progress], None] | None = None,
                  evaluate_test: bool = True):
         self.model_dir = Path(model_dir)
+        self.directory = checkpoint.ModelDirectory(model_dir)
         self.resume = resume
         self.log = log
         self.show_progress = progress
@@ -129,24 +145,12 @@ class Trainer:
         if resume:
             self.config = self._resumed_config(config, explicit)
         else:
-            self._check_fresh_dir(overwrite)
+            self.directory.check_fresh(overwrite)
             self.config = config
 
     # ---------------------------------------------------------------- setting up
-    def _check_fresh_dir(self, overwrite: bool) -> None:
-        if self.model_dir.exists() and not self.model_dir.is_dir():
-            raise ConfigError(f"--model {self.model_dir} exists and is not a directory")
-        if (self.model_dir / checkpoint.CONFIG_FILE).exists() and not overwrite:
-            raise ConfigError(f"{self.model_dir} already holds a model: continue it with --resume, replace it "
-                              "with --overwrite, or choose another --model directory")
-
     def _resumed_config(self, config: TrainConfig, explicit) -> TrainConfig:
-        saved = checkpoint.read_config(self.model_dir)
-        try:
-            saved_config = TrainConfig.from_dict(saved["train"])
-        except (ConfigError, TypeError) as error:
-            raise CheckpointError(f"{self.model_dir}/{checkpoint.CONFIG_FILE} holds an unusable "
-                                             f"training configuration ({error})") from None
+        saved_config = self.directory.saved_config()
         conflicts = [name for name in sorted(explicit)
                      if name not in RESUME_OVERRIDABLE and getattr(config, name) != getattr(saved_config, name)]
         if conflicts:
@@ -161,15 +165,11 @@ class Trainer:
         """Data, model, optimiser and scheduler, fresh or restored from ``last.npz``."""
         config = self.config
         self.device = tg.backend.normalize_device(config.device)
-        vocabularies = checkpoint.load_vocabularies(self.model_dir) if self.resume else None
-        state = checkpoint.load_checkpoint(self.model_dir / checkpoint.LAST_FILE) if self.resume else None
+        vocabularies = self.directory.vocabularies() if self.resume else None
+        state = self.directory.load_last() if self.resume else None
         self.data: PreparedData = prepare(config, self.log, vocabularies)
         if self.resume:
-            saved_fingerprint = checkpoint.read_config(self.model_dir).get("data", {}).get("fingerprint")
-            if saved_fingerprint != self.data.info["fingerprint"]:
-                raise CheckpointError(
-                    f"the data differs from the data {self.model_dir} was trained on (fingerprint "
-                    f"{self.data.info['fingerprint']}, saved {saved_fingerprint}); resume with the same data")
+            self.directory.check_data(self.data.info["fingerprint"])
         self.model_config = config.model_config()
 
         tg.manual_seed(config.seed)
@@ -182,62 +182,19 @@ class Trainer:
         self.batches = BatchIterator(self.data.train_examples, config.batch_size, seed=config.seed)
         self.progress = Progress()
         if state is not None:
-            self._restore(state)
+            self.progress = self.directory.restore(state, self.model, self.optimizer, self.scheduler, Progress)
         else:
-            self._write_model_dir()
+            self.directory.create(self.data, self.model_config, config)
             self._save_last()  # from the first batch on, --resume has something to continue
 
-    def _write_model_dir(self) -> None:
-        directory = self.model_dir
-        if directory.exists():  # --overwrite: nothing of the old model may survive
-            for name in (checkpoint.BEST_FILE, checkpoint.LAST_FILE, checkpoint.LOG_FILE):
-                (directory / name).unlink(missing_ok=True)
-        directory.mkdir(parents=True, exist_ok=True)
-        data = self.data
-        data.source_vocab.save(directory / checkpoint.SOURCE_VOCAB_FILE)
-        data.target_vocab.save(directory / checkpoint.TARGET_VOCAB_FILE)
-        checkpoint.write_pairs(directory / checkpoint.DEV_FILE, data.dev_pairs)
-        checkpoint.write_pairs(directory / checkpoint.TEST_FILE, data.test_pairs)
-        checkpoint.write_config(directory, self.model_config.to_dict(), len(data.source_vocab),
-                                len(data.target_vocab), self.config.to_dict(), data.info)
-
-    def _restore(self, state: dict) -> None:
-        what = self.model_dir / checkpoint.LAST_FILE
-        try:
-            self.model.load_state_dict(state["model"])
-            self.optimizer.load_state_dict(state["optimizer"])
-            self.scheduler.load_state_dict(state["scheduler"])
-            tg.set_rng_state(state["rng"])
-            self.progress = Progress(**state["progress"])
-        except (KeyError, TypeError, ValueError, RuntimeError) as error:
-            raise CheckpointError(f"checkpoint {what} does not fit this model "
-                                             f"({str(error).splitlines()[0]}); retrain without --resume") from None
-
-    # ---------------------------------------------------------------- checkpoints and log
-    def _weights(self) -> dict:
-        return dict(self.model.state_dict())
-
+    # ---------------------------------------------------------------- checkpoints
     def _save_last(self) -> None:
         self._last_saved = time.perf_counter()
-        checkpoint.save_checkpoint(self.model_dir / checkpoint.LAST_FILE, {
-            "kind": "last",
-            "model": self._weights(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "rng": tg.get_rng_state(),
-            "progress": dataclasses.asdict(self.progress),
-        })
+        self.directory.save_last(self.model, self.optimizer, self.scheduler, dataclasses.asdict(self.progress))
 
     def _save_best(self, dev_bleu: float) -> None:
-        checkpoint.save_checkpoint(self.model_dir / checkpoint.BEST_FILE, {
-            "kind": "best", "model": self._weights(), "epoch": self.progress.epoch, "dev_bleu": dev_bleu,
-        })
+        self.directory.save_best(self.model, self.progress.epoch, dev_bleu)
         self.progress.best_saved_bleu = dev_bleu
-
-    def _log_event(self, event: str, **fields) -> None:
-        record = {"event": event, "time": round(time.time(), 3), **fields}
-        with open(self.model_dir / checkpoint.LOG_FILE, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
 
     # ---------------------------------------------------------------- one batch
     def _tensor(self, array: np.ndarray) -> tg.Tensor:
@@ -286,7 +243,7 @@ class Trainer:
     def _out_of_time(self, started: float) -> bool:
         return self.config.max_time is not None and time.perf_counter() - started >= self.config.max_time
 
-    def _run_epoch(self, started: float) -> str | None:
+    def _run_epoch(self, started: float) -> StopReason | None:
         """Train the rest of the current epoch; a stop reason if it stopped before its end."""
         progress, config = self.progress, self.config
         total = len(self.batches.plan(progress.epoch))
@@ -296,9 +253,9 @@ class Trainer:
         try:
             for batch in self.batches.epoch(progress.epoch, start_batch=progress.batch):
                 if self.stop_requested:
-                    return STOP_INTERRUPT
+                    return StopReason.INTERRUPTED
                 if self._out_of_time(started):
-                    return STOP_TIME
+                    return StopReason.MAX_TIME
                 step_started = time.perf_counter()
                 self._in_step = True  # a KeyboardInterrupt now would leave a half-updated model
                 loss = self._train_step(batch)
@@ -352,7 +309,7 @@ class Trainer:
             progress.epochs_without_improvement += 1
         if dev.bleu > progress.best_saved_bleu:
             self._save_best(dev.bleu)
-        self._log_event("epoch", epoch=progress.epoch + 1, step=progress.step, train_loss=train_loss,
+        self.directory.log("epoch", epoch=progress.epoch + 1, step=progress.step, train_loss=train_loss,
                         dev_loss=dev_loss, dev_bleu=dev.bleu, dev_chrf=dev.chrf,
                         dev_exact_matches=dev.exact_matches, lr=lr, tokens_per_second=tokens_per_second,
                         train_seconds=progress.epoch_seconds, eval_seconds=eval_seconds, best=improved)
@@ -364,13 +321,13 @@ class Trainer:
         progress.batch = 0
         progress.epoch_loss_sum, progress.epoch_tokens, progress.epoch_seconds = 0.0, 0, 0.0
         if progress.epoch >= config.epochs:
-            progress.stop_reason = STOP_COMPLETED
+            progress.stop_reason = StopReason.COMPLETED
         elif config.early_stopping and progress.epochs_without_improvement >= config.early_stopping:
-            progress.stop_reason = STOP_EARLY
+            progress.stop_reason = StopReason.EARLY_STOPPING
             self.log(f"early stopping: no better dev BLEU for {progress.epochs_without_improvement} epochs")
         self._save_last()
 
-    def _stop_midway(self, reason: str) -> None:
+    def _stop_midway(self, reason: StopReason) -> None:
         """At a stop between batches: save ``last``, and keep a usable ``best``.
 
         Out of time, the partly trained epoch is scored on dev and kept as ``best`` if better (the
@@ -378,15 +335,15 @@ class Trainer:
         Interrupted, no time is spent scoring; the weights become ``best`` only if there is none.
         """
         progress = self.progress
-        if reason == STOP_TIME and progress.batch > 0:
+        if reason == StopReason.MAX_TIME and progress.batch > 0:
             dev = self._score(self.data.dev_pairs)
             self.log(f"out of time in epoch {progress.epoch + 1} (batch {progress.batch}): dev BLEU {dev.bleu:.2f}")
             if dev.bleu > progress.best_saved_bleu:
                 self._save_best(dev.bleu)
-        if not (self.model_dir / checkpoint.BEST_FILE).exists():
+        if not self.directory.has_best():
             self._save_best(-1.0)  # nothing scored yet: keep these weights so translate run works
         self._save_last()
-        self._log_event("stop", reason=reason, epoch=progress.epoch, batch=progress.batch, step=progress.step)
+        self.directory.log("stop", reason=reason, epoch=progress.epoch, batch=progress.batch, step=progress.step)
 
     def run(self) -> TrainResult:
         """Train until the epochs are done, early stopping, ``--max-time`` or Ctrl-C.
@@ -398,11 +355,11 @@ class Trainer:
         started = time.perf_counter()
         self._build()
         progress, config = self.progress, self.config
-        if progress.stop_reason == STOP_EARLY or progress.epoch >= config.epochs:
+        if progress.stop_reason == StopReason.EARLY_STOPPING or progress.epoch >= config.epochs:
             raise ConfigError(f"the training in {self.model_dir} already finished ({progress.stop_reason} after "
                               f"epoch {progress.epoch}); raise --epochs to train longer")
         progress.stop_reason = None
-        self._log_event("resume" if self.resume else "start", config=config.to_dict(), data=self.data.info,
+        self.directory.log("resume" if self.resume else "start", config=config.to_dict(), data=self.data.info,
                         epoch=progress.epoch, batch=progress.batch)
         where = f", resuming at epoch {progress.epoch + 1} batch {progress.batch}" if self.resume else ""
         parameters = sum(int(np.prod(parameter.shape)) for parameter in self.model.parameters())
@@ -417,19 +374,19 @@ class Trainer:
                     if stop is None:
                         self._end_epoch()
                         if progress.stop_reason is None and self.stop_requested:
-                            stop = STOP_INTERRUPT
+                            stop = StopReason.INTERRUPTED
                         elif progress.stop_reason is None and self._out_of_time(started):
-                            stop = STOP_TIME
+                            stop = StopReason.MAX_TIME
             except KeyboardInterrupt:
                 # Raised between two batches (e.g. by after_step, or with no signal handler) the state
                 # is consistent and is saved; inside a step or on a second Ctrl-C it is not.
                 if self._in_step or self.stop_requested:
                     raise
-                stop = STOP_INTERRUPT
+                stop = StopReason.INTERRUPTED
             if stop is not None:
                 self._stop_midway(stop)
         reason = stop or progress.stop_reason
-        test = self._test_best() if self.evaluate_test and reason != STOP_INTERRUPT else None
+        test = self._test_best() if self.evaluate_test and reason != StopReason.INTERRUPTED else None
         seconds = time.perf_counter() - started
         tokens_per_second = progress.train_tokens / max(progress.train_seconds, 1e-9)
         summary = {"stop_reason": reason, "epochs_completed": progress.epoch, "steps": progress.step,
@@ -439,13 +396,13 @@ class Trainer:
             summary.update(test_bleu=test.bleu, test_chrf=test.chrf, test_exact_matches=test.exact_matches,
                            test_bleu_signature=test.bleu_signature,
                            test_sentences_per_second=test.sentences_per_second)
-        self._log_event("summary", **summary)
+        self.directory.log("summary", **summary)
         return TrainResult(self.model_dir, reason, progress.epoch, progress.best_saved_bleu, test,
                            tokens_per_second, seconds)
 
     def _test_best(self) -> EvaluationResult:
         """Score the best checkpoint on the test split with the default ``translate run`` settings (beam)."""
-        best = checkpoint.load_checkpoint(self.model_dir / checkpoint.BEST_FILE)
+        best = self.directory.load_best()
         current = {name: tensor.clone() for name, tensor in self.model.state_dict().items()}
         self.model.load_state_dict(best["model"])
         try:
