@@ -1,10 +1,10 @@
 """Padded, length-bucketed minibatches of encoded sentence pairs.
 
 An *example* is a pair ``(source_ids, target_ids)`` of token-id lists (see
-:meth:`translator.vocabulary.Vocabulary.encode`). The source is used as given; for the target,
-one leading BOS and one trailing EOS are removed if present, and the batch gets
-``target_in = [BOS] + target`` (decoder input, teacher forcing) and ``target_out = target + [EOS]``
-(what the decoder must predict), so encoding targets with or without BOS/EOS gives the same batch.
+:meth:`translator.vocabulary.Vocabulary.encode`). The source is used as given (``encode`` ends it
+with EOS); the target becomes ``target_in`` (decoder input, teacher forcing) and ``target_out``
+(what the decoder must predict) as :func:`translator.vocabulary.decoder_sequences` says:
+``[BOS] + words`` and ``words + [EOS]``, whether the target ids already hold BOS/EOS or not.
 
 Arrays are batch-first ``(B, length)`` int64, padded on the right with PAD; a model that wants
 ``(T, B)`` transposes. Every batch carries the indices of its examples so outputs can be put back
@@ -23,7 +23,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from translator.vocabulary import BOS, EOS, PAD
+from translator.vocabulary import PAD, decoder_sequences
 
 Example = tuple[Sequence[int], Sequence[int]]
 
@@ -35,8 +35,8 @@ class Batch:
     Attributes:
         source: (B, S) int64, source ids padded with PAD; S = max source length (at least 1).
         source_lengths: (B,) int64, unpadded source lengths.
-        target_in: (B, T) int64, ``BOS + target`` padded with PAD; T = max target length + 1.
-        target_out: (B, T) int64, ``target + EOS`` padded with PAD.
+        target_in: (B, T) int64, ``BOS + words`` padded with PAD; T = max target words + 1.
+        target_out: (B, T) int64, ``words + EOS`` padded with PAD.
         target_lengths: (B,) int64, unpadded lengths of target_in / target_out (target length + 1).
         indices: (B,) int64, positions of the examples in the sequence given to the batcher.
     """
@@ -55,12 +55,6 @@ class Batch:
     def num_target_tokens(self) -> int:
         """Number of non-PAD entries in ``target_out`` (what a per-token loss averages over)."""
         return int(self.target_lengths.sum())
-
-
-def _strip_target(target: Sequence[int]) -> Sequence[int]:
-    start = 1 if len(target) and target[0] == BOS else 0
-    end = len(target) - 1 if len(target) > start and target[-1] == EOS else len(target)
-    return target[start:end]
 
 
 def pad_sequences(sequences: Sequence[Sequence[int]], min_length: int = 1) -> tuple[np.ndarray, np.ndarray]:
@@ -85,9 +79,9 @@ def make_batch(examples: Sequence[Example], indices: Sequence[int]) -> Batch:
     if len(indices) == 0:
         raise ValueError("cannot make a batch of zero examples")
     source, source_lengths = pad_sequences([examples[i][0] for i in indices])
-    targets = [list(_strip_target(examples[i][1])) for i in indices]
-    target_in, target_lengths = pad_sequences([[BOS] + target for target in targets])
-    target_out, _ = pad_sequences([target + [EOS] for target in targets])
+    decoder_inputs, decoder_outputs = zip(*(decoder_sequences(examples[i][1]) for i in indices))
+    target_in, target_lengths = pad_sequences(decoder_inputs)
+    target_out, _ = pad_sequences(decoder_outputs)
     return Batch(source, source_lengths, target_in, target_out, target_lengths, np.asarray(indices, dtype=np.int64))
 
 
@@ -145,9 +139,9 @@ class BatchIterator:
         self.bucket_batches = bucket_batches
         self.max_tokens = max_tokens
         self.indices = np.arange(len(examples), dtype=np.int64) if indices is None else np.asarray(indices, dtype=np.int64)
-        # Padded width of each example's batch rows: source length, and target length + 1 (BOS/EOS).
+        # Padded width of each example's batch rows: the source, and the decoder's input/output.
         self._source_lengths = np.array([len(source) for source, _ in examples], dtype=np.int64)
-        self._target_lengths = np.array([len(_strip_target(target)) + 1 for _, target in examples], dtype=np.int64)
+        self._target_lengths = np.array([len(decoder_sequences(target)[0]) for _, target in examples], dtype=np.int64)
         if max_tokens is not None:
             longest = int(np.maximum(self._source_lengths, self._target_lengths)[self.indices].max(initial=0))
             if max_tokens < longest:

@@ -4,7 +4,7 @@
     translator.translate(["¿Dónde está la estación?"])           # -> ["Where is the station?"]
     translator.translate(sentences, beam=5, nbest=3, return_details=True)
 
-Pipeline per sentence: tokenize -> source ids (+ EOS, as in training) -> encode -> greedy or beam
+Pipeline per sentence: tokenize -> source ids (``Vocabulary.encode``: + EOS, as in training) -> encode -> greedy or beam
 search -> target tokens, each ``<unk>`` replaced by the source word it attended to most (so
 names like "Tom" that the target vocabulary lacks pass through) -> detokenize. Sentences are
 sorted by length and translated in batches, so padding stays small; results come back in input
@@ -27,7 +27,8 @@ from translator.model import ModelConfig, Seq2Seq
 from translator.search import (DEFAULT_LENGTH_PENALTY, DEFAULT_MAX_LENGTH_OFFSET, DEFAULT_MAX_LENGTH_RATIO,
                                Hypothesis, beam_search, greedy_search)
 from translator.tokenize import detokenize, tokenize
-from translator.vocabulary import EOS_TOKEN, PAD, UNK_TOKEN, Vocabulary
+from translator.batching import pad_sequences
+from translator.vocabulary import UNK_TOKEN, Vocabulary, encoder_tokens, source_words
 
 
 @dataclasses.dataclass
@@ -63,7 +64,7 @@ def replace_unknowns(target_tokens: Sequence[str], attention: np.ndarray | None,
     Returns:
         the tokens with ``<unk>`` replaced.
     """
-    words = len(source_tokens) - (1 if source_tokens and source_tokens[-1] == EOS_TOKEN else 0)
+    words = len(source_words(source_tokens))
     if attention is None or words == 0:
         return list(target_tokens)
     return [source_tokens[int(np.argmax(attention[i, :words]))] if token == UNK_TOKEN else token
@@ -176,11 +177,7 @@ class Translator:
 
     @no_grad()
     def _search(self, token_lists: list[list[str]], beam: int, nbest: int, max_length: int | None):
-        ids = [self.source_vocab.encode(tokens) for tokens in token_lists]  # + EOS, as in training
-        lengths = np.array([len(sequence) for sequence in ids], dtype=np.int64)
-        source = np.full((len(ids), lengths.max()), PAD, dtype=np.int64)
-        for row, sequence in enumerate(ids):
-            source[row, :len(sequence)] = sequence
+        source, lengths = pad_sequences([self.source_vocab.encode(tokens) for tokens in token_lists])
         encoded = self.model.encode(source, lengths)
         options = dict(max_length_ratio=self.max_length_ratio, max_length_offset=self.max_length_offset,
                        length_penalty_alpha=self.length_penalty)
@@ -188,8 +185,8 @@ class Translator:
             return [[hypothesis] for hypothesis in greedy_search(self.model, encoded, max_length, **options)]
         return beam_search(self.model, encoded, beam, max_length, nbest=nbest, **options)
 
-    def _finish(self, hypothesis: Hypothesis, source_words: list[str], replace_unk: bool) -> Translation:
-        source_tokens = list(source_words) + [EOS_TOKEN]
+    def _finish(self, hypothesis: Hypothesis, words: list[str], replace_unk: bool) -> Translation:
+        source_tokens = encoder_tokens(words)
         target_tokens = [self.target_vocab.id_to_token(index) for index in hypothesis.tokens]
         if replace_unk:
             target_tokens = replace_unknowns(target_tokens, hypothesis.attention, source_tokens)

@@ -10,7 +10,7 @@ was trained on, and checks that with a fingerprint):
    length, so their scores describe the natural distribution of sentences);
 4. build the vocabularies from the kept training pairs (``min_freq``, ``max_vocab_size``), or reuse
    the saved ones when resuming;
-5. encode: source and target token ids, each followed by EOS.
+5. encode: source and target token ids, each followed by EOS (``Vocabulary.encode``).
 """
 
 from __future__ import annotations

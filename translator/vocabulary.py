@@ -3,6 +3,14 @@
 Ids 0..3 are always the specials ``<pad>`` (PAD), ``<s>`` (BOS), ``</s>`` (EOS), ``<unk>`` (UNK);
 corpus tokens follow, most frequent first, ties broken by the token string (so building is
 deterministic whatever the order of the corpus). Saved as JSON, written atomically.
+
+This module is the one owner of where the specials go in a sequence (no other module adds or
+strips them; search only starts from BOS and stops at EOS):
+
+- the encoder reads the words then EOS: :meth:`Vocabulary.encode` (ids, EOS appended by default)
+  and :func:`encoder_tokens` (the same as strings, what attention is drawn over);
+  :func:`source_words` gives the words back;
+- the decoder reads ``BOS + words`` and must predict ``words + EOS``: :func:`decoder_sequences`.
 """
 
 from __future__ import annotations
@@ -21,6 +29,32 @@ PAD, BOS, EOS, UNK = 0, 1, 2, 3
 
 _FORMAT = "translator.vocabulary"
 _VERSION = 1
+
+
+def encoder_tokens(words: Sequence[str]) -> list[str]:
+    """The tokens the encoder reads for ``words``: the words then ``</s>`` (``encode``'s ids, as strings)."""
+    return [*words, EOS_TOKEN]
+
+
+def source_words(tokens: Sequence[str]) -> list[str]:
+    """The words of :func:`encoder_tokens` output: ``tokens`` without a trailing ``</s>``."""
+    return list(tokens[:-1] if tokens and tokens[-1] == EOS_TOKEN else tokens)
+
+
+def decoder_sequences(target: Sequence[int]) -> tuple[list[int], list[int]]:
+    """What the decoder reads and what it must predict for the target ids ``target``.
+
+    Args:
+        target: the target sentence's ids, with or without a leading BOS and a trailing EOS
+            (``encode`` appends EOS; either way gives the same result).
+    Returns:
+        ``(decoder_input, decoder_output)``: ``[BOS] + words`` (teacher forcing) and
+        ``words + [EOS]``, of equal length ``len(words) + 1``.
+    """
+    start = 1 if len(target) and target[0] == BOS else 0
+    end = len(target) - 1 if len(target) > start and target[-1] == EOS else len(target)
+    words = list(target[start:end])
+    return [BOS, *words], [*words, EOS]
 
 
 class Vocabulary:
