@@ -1,4 +1,31 @@
-"""A small seq2seq translator (Spanish -> English by default) built on ``tinygrad_rnn``."""
+"""A small seq2seq translator (Spanish -> English by default) built on ``tinygrad_rnn``.
+
+The modules, in pipeline order (each imports, when it runs, only modules above it and the engine)::
+
+    errors          the user-facing error classes; the one reader of user files
+    options         typed option fields (help text, checks) that generate the CLI
+
+    data            corpus          read 'english<TAB>other' pairs from a file or zip
+                    catalogue       known datasets, download and cache
+                    numbers_corpus  a generated Spanish/English numbers corpus (offline runs)
+                    splits          train/dev/test with no sentence in two splits
+                    tokenize        text <-> tokens
+                    vocabulary      tokens <-> ids; the one owner of where BOS/EOS go
+                    batching        padded, length-bucketed, reproducible batches
+    model           model_config    ModelConfig: the network's options, declared and checked once
+                    encoder         embedding + (bi)directional RNN/GRU/LSTM
+                    decoder         one attentional decoder step, shared by training and search
+                    model           Seq2Seq: encode, step, training loss
+                    checkpoint      the model directory: what training writes and inference reads back
+    search          search          greedy and beam search over Seq2Seq.step
+                    inference       Translator: sentences in, sentences out (``from translator import Translator``)
+                    evaluate        sacreBLEU BLEU/chrF and decoding speed
+                    plot            attention figures (optional matplotlib)
+    training        config          TrainConfig: data, model and training options (CLI flags, TOML)
+                    preparation     TrainConfig -> split, filtered, encoded data and vocabularies
+                    training        Trainer: the loop, dev evaluation, stops, exact resume
+    CLI             cli             ``translate train | run | evaluate`` (``__main__``: ``python -m translator``)
+"""
 import os
 
 # One BLAS thread unless the user chose otherwise. The translator's matrix products are small

@@ -24,12 +24,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from tinygrad_rnn.serialization import atomic_open
-from translator.config import TrainConfig
 from translator.errors import CheckpointError, ConfigError, DataError, decode_utf8, read_user_file
-from translator.model_config import ModelConfig
 from translator.vocabulary import Vocabulary
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # annotations only: training builds on this module, not the reverse
+    from translator.config import TrainConfig
+    from translator.model_config import ModelConfig
     from translator.preparation import PreparedData
 
 FORMAT_VERSION = 1
@@ -198,12 +198,16 @@ class ModelDirectory:
             raise ConfigError(f"{self.path} already holds a model: continue it with --resume, replace it "
                               "with --overwrite, or choose another --model directory")
 
-    def saved_config(self) -> TrainConfig:
-        """The training configuration saved in ``config.json``; CheckpointError if there is none usable."""
+    def saved_config(self, parse: Callable[[dict], T]) -> T:
+        """``parse`` (e.g. ``TrainConfig.from_dict``) of the training options saved in ``config.json``.
+
+        Raises:
+            CheckpointError: no model here, or options that ``parse`` refuses (ValueError, TypeError).
+        """
         saved = read_config(self.path)
         try:
-            return TrainConfig.from_dict(saved["train"])
-        except (ConfigError, TypeError) as error:
+            return parse(saved["train"])
+        except (ValueError, TypeError) as error:
             raise CheckpointError(f"{self.path}/{CONFIG_FILE} holds an unusable training configuration "
                                   f"({error})") from None
 

@@ -150,7 +150,7 @@ class Trainer:
 
     # ---------------------------------------------------------------- setting up
     def _resumed_config(self, config: TrainConfig, explicit) -> TrainConfig:
-        saved_config = self.directory.saved_config()
+        saved_config = self.directory.saved_config(TrainConfig.from_dict)
         conflicts = [name for name in sorted(explicit)
                      if name not in RESUME_OVERRIDABLE and getattr(config, name) != getattr(saved_config, name)]
         if conflicts:
