@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from mpi_helpers import needs_mpi, run_mpi
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -147,3 +148,15 @@ def test_script_runs_from_the_command_line_and_rejects_bad_flags():
                               env=environment, timeout=60)
     assert rejected.returncode == 2
     assert "--seeds wants comma-separated integers" in rejected.stderr and "Traceback" not in rejected.stderr
+
+
+@needs_mpi
+def test_distributed_lstm_example_trains_on_two_ranks():
+    """(That two ranks train exactly like one is tested in test_distributed.py.)"""
+    two = run_mpi(2, [EXAMPLES / "distributed_lstm.py", "--steps", "100"], timeout=120)
+    assert two.returncode == 0, two.stdout + two.stderr
+    lines = [line.split() for line in two.stdout.splitlines() if line.startswith("step")]
+    assert [line[1] for line in lines] == ["1", "50", "100"]  # rank 0 alone prints
+    assert all(line[-1] == "2)" for line in lines)
+    losses = [float(line[3]) for line in lines]
+    assert losses[-1] < 0.1 * losses[0]

@@ -5,6 +5,8 @@ factories (``zeros, ones, full, arange, eye, randn, rand, uniform``), ``no_grad`
 ``enable_grad``, ``manual_seed``, ``get_rng_state``, ``set_rng_state``, ``save``,
 ``load``, ``gradcheck``, dtypes (``float32``, ``float64``, ...), devices
 (``set_default_device``, ``cuda_available``) and the subpackages ``nn`` and ``optim``.
+``tinygrad_rnn.distributed`` (collectives over MPI, for data-parallel training) is imported on
+its own and needs the ``mpi`` extra only when it is used.
 """
 from . import autograd
 from .autograd import Function, enable_grad, is_grad_enabled, no_grad

@@ -19,7 +19,7 @@ __all__ = [
     "set_default_device", "get_default_device", "normalize_device",
     "cuda_available", "scatter_add", "as_numpy", "is_array",
     "manual_seed", "get_rng_state", "set_rng_state", "rng",
-    "elementwise_kernel",
+    "elementwise_kernel", "cuda_device_count", "use_cuda_device", "cuda_stream_pointer", "nccl_module",
 ]
 
 _cupy = None
@@ -143,6 +143,44 @@ def elementwise_kernel(in_params: str, out_params: str, operation: str, name: st
     if cupy is None:
         raise RuntimeError(_cupy_error)
     return cupy.ElementwiseKernel(in_params, out_params, operation, name)
+
+
+# ---------------------------------------------------------------- for tinygrad_rnn.distributed
+def _require_cupy():
+    cupy = _load_cupy()
+    if cupy is None:
+        raise RuntimeError(_cupy_error)
+    return cupy
+
+
+def cuda_device_count() -> int:
+    """How many CUDA GPUs this process sees (0 without CuPy or a GPU)."""
+    cupy = _load_cupy()
+    return 0 if cupy is None else int(cupy.cuda.runtime.getDeviceCount())
+
+
+def use_cuda_device(index: int) -> None:
+    """Make GPU ``index`` the current device of this process (where new CUDA tensors land)."""
+    _require_cupy().cuda.Device(int(index)).use()
+
+
+def cuda_stream_pointer() -> int:
+    """The raw handle of the CUDA stream CuPy queues work on (NCCL calls join that stream)."""
+    return _require_cupy().cuda.get_current_stream().ptr
+
+
+def nccl_module():
+    """``cupy.cuda.nccl``: NCCL as CuPy wraps it; RuntimeError naming the fix when it is missing."""
+    _require_cupy()
+    try:
+        from cupy.cuda import nccl  # noqa: PLC0415 - optional, only for multi-GPU training
+    except ImportError as error:
+        raise RuntimeError(f"CuPy was built without NCCL ({error}): install NCCL for your CUDA version "
+                           "(pip install nvidia-nccl-cu12) or use backend='mpi'") from None
+    if not getattr(nccl, "available", True):
+        raise RuntimeError("CuPy cannot load the NCCL library: install it (pip install nvidia-nccl-cu12) "
+                           "or use backend='mpi'")
+    return nccl
 
 
 # ---------------------------------------------------------------- randomness

@@ -1,0 +1,315 @@
+"""``tinygrad_rnn.distributed``: collectives across processes, for data-parallel training.
+
+Spelled like ``torch.distributed``; the processes are MPI ranks, started by ``mpiexec``::
+
+    import tinygrad_rnn.distributed as dist
+    dist.init()                              # every rank; MPI.COMM_WORLD is the group
+    dist.get_rank(), dist.get_world_size()   # 0..N-1, N
+    dist.all_reduce(tensor, op="sum")        # in place: every rank ends with the sum (or "mean", "max", "min")
+    dist.broadcast(tensor, src=0)            # in place: every rank ends with rank 0's values
+    dist.barrier()
+
+``mpiexec -n 4 python train.py`` runs four ranks; ``python train.py`` alone is a world of one
+(collectives leave tensors as they are, except that ``"mean"`` divides by 1). The data-parallel wrapper built on these calls is
+:class:`tinygrad_rnn.nn.parallel.DistributedDataParallel`.
+
+Backends: ``"mpi"`` reduces host (NumPy) arrays with MPI and stages CUDA arrays through the host;
+``"nccl"`` reduces CUDA (CuPy) arrays GPU to GPU with ``cupy.cuda.nccl`` (the NCCL unique id is made
+by rank 0 and broadcast over MPI), and still uses MPI for host arrays. ``init()`` picks ``"nccl"``
+when the default device is ``"cuda"``; with CUDA it gives each rank its own GPU: local rank ``r`` (its
+index among the ranks on the same node) uses GPU ``r``.
+
+Failure: a collective waits for every rank, so a rank that dies would leave the others waiting for
+ever. After ``init()`` in a world of several ranks, an exception that nobody catches prints its
+traceback and calls ``MPI_Abort``, which ends every rank; a rank killed by a signal ends the job too
+(``mpiexec`` tears the others down). Leaving with ``sys.exit(code)`` skips the exception hook: code
+that exits early on an error calls :func:`abort` or runs inside :func:`abort_on_failure`.
+
+Only this module imports ``mpi4py``, on first use: ``import tinygrad_rnn`` never needs it.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import sys
+from typing import Iterator
+
+from . import backend
+from .backend import get_default_device
+from .tensor import Tensor
+
+__all__ = ["init", "is_available", "is_initialized", "get_backend", "get_rank", "get_world_size",
+           "get_local_rank", "barrier", "all_reduce", "broadcast", "abort", "abort_on_failure",
+           "destroy_process_group", "ReduceOp", "INSTALL_HINT"]
+
+INSTALL_HINT = 'pip install "tinygrad-rnn[mpi]"'
+
+
+class ReduceOp:
+    """The reductions :func:`all_reduce` knows (plain strings work too)."""
+
+    SUM, MEAN, MAX, MIN = "sum", "mean", "max", "min"
+
+
+_OPS = (ReduceOp.SUM, ReduceOp.MEAN, ReduceOp.MAX, ReduceOp.MIN)
+
+
+@dataclasses.dataclass
+class _Group:
+    """The world this process belongs to (``MPI.COMM_WORLD``), and NCCL's view of it when used."""
+
+    mpi: object  # the mpi4py.MPI module
+    comm: object  # MPI.COMM_WORLD
+    rank: int
+    world_size: int
+    local_rank: int
+    backend: str
+    nccl: object = None  # cupy.cuda.nccl
+    nccl_comm: object = None  # its NcclCommunicator over the same ranks
+
+
+_group: _Group | None = None
+
+
+# ---------------------------------------------------------------- setting up
+def _import_mpi():
+    try:
+        from mpi4py import MPI  # noqa: PLC0415 - optional dependency, imported on first use
+    except ImportError:
+        raise RuntimeError(f"tinygrad_rnn.distributed needs MPI (mpi4py and an MPI library): {INSTALL_HINT}") from None
+    return MPI
+
+
+def is_available() -> bool:
+    """True when mpi4py and an MPI library import (``init()`` can work)."""
+    try:
+        _import_mpi()
+    except RuntimeError:
+        return False
+    return True
+
+
+def init(backend: str | None = None) -> None:
+    """Join the world of ``MPI.COMM_WORLD`` (every rank calls it once, before any collective).
+
+    Args:
+        backend: ``"mpi"`` or ``"nccl"`` (CUDA tensors GPU to GPU); ``None`` picks ``"nccl"`` when
+            the default device is ``"cuda"``, else ``"mpi"``. A second call with the same backend
+            does nothing.
+    Raises:
+        RuntimeError: MPI (or, for ``"nccl"``, CuPy with NCCL) is not installed, more ranks share a
+            node than it has GPUs, or the group was already set up with another backend.
+    """
+    global _group
+    chosen = backend or ("nccl" if get_default_device() == "cuda" else "mpi")
+    if chosen not in ("mpi", "nccl"):
+        raise ValueError(f"unknown backend {chosen!r}: use 'mpi' or 'nccl'")
+    if _group is not None:
+        if _group.backend != chosen:
+            raise RuntimeError(f"the process group is already set up with backend {_group.backend!r}; call "
+                               f"destroy_process_group() before init(backend={chosen!r})")
+        return
+    MPI = _import_mpi()
+    comm = MPI.COMM_WORLD
+    rank, world_size = comm.Get_rank(), comm.Get_size()
+    node = comm.Split_type(MPI.COMM_TYPE_SHARED, key=rank)
+    local_rank = node.Get_rank()
+    local_size = node.Get_size()
+    node.Free()
+    group = _Group(MPI, comm, rank, world_size, local_rank, chosen)
+    if world_size > 1:
+        _abort_on_uncaught_exceptions(comm)
+    if chosen == "nccl":
+        _init_nccl(group, local_size)
+    _group = group
+
+
+def _init_nccl(group: _Group, local_size: int) -> None:
+    """One GPU per rank (local rank -> GPU), and an NCCL communicator over the MPI ranks."""
+    gpus = backend.cuda_device_count()
+    if gpus < 1:
+        backend.normalize_device("cuda")  # raises the backend's message: no CuPy, or no GPU
+    if local_size > gpus:
+        raise RuntimeError(f"{local_size} ranks run on this node but it has {gpus} GPU(s): start at most {gpus} "
+                           f"ranks per node (mpiexec -n {gpus}), or use backend='mpi'")
+    backend.use_cuda_device(group.local_rank)
+    nccl = backend.nccl_module()
+    unique_id = nccl.get_unique_id() if group.rank == 0 else None
+    unique_id = group.comm.bcast(unique_id, root=0)
+    group.nccl = nccl
+    group.nccl_comm = nccl.NcclCommunicator(group.world_size, unique_id, group.rank)
+
+
+def _abort_on_uncaught_exceptions(comm) -> None:
+    """Print the traceback, then end every rank: the others may be waiting for this one."""
+    previous = sys.excepthook
+
+    def hook(kind, value, traceback):
+        previous(kind, value, traceback)
+        sys.stderr.flush()
+        comm.Abort(130 if issubclass(kind, KeyboardInterrupt) else 1)
+
+    sys.excepthook = hook
+
+
+def destroy_process_group() -> None:
+    """Leave the group (NCCL communicator freed); MPI itself is finalised when Python exits."""
+    global _group
+    if _group is not None and _group.nccl_comm is not None:
+        _group.nccl_comm.destroy()
+    _group = None
+
+
+def _require_group() -> _Group:
+    if _group is None:
+        raise RuntimeError("the process group is not initialised: call tinygrad_rnn.distributed.init() first")
+    return _group
+
+
+def is_initialized() -> bool:
+    return _group is not None
+
+
+def get_backend() -> str:
+    return _require_group().backend
+
+
+def get_rank() -> int:
+    """This process's rank, 0..world_size-1 (0 in a world of one)."""
+    return _require_group().rank
+
+
+def get_world_size() -> int:
+    return _require_group().world_size
+
+
+def get_local_rank() -> int:
+    """This process's index among the ranks on its node (the GPU it uses with NCCL)."""
+    return _require_group().local_rank
+
+
+# ---------------------------------------------------------------- failure
+def abort(message: str | None = None, exit_code: int = 1) -> None:
+    """Print ``message`` (if any) on stderr and end every rank now (``MPI_Abort``); a world of one just exits."""
+    if message:
+        print(message, file=sys.stderr, flush=True)
+    group = _group
+    if group is None or group.world_size == 1:
+        raise SystemExit(exit_code)
+    group.comm.Abort(exit_code)
+
+
+@contextlib.contextmanager
+def abort_on_failure() -> Iterator[None]:
+    """Any exception leaving the block, ``sys.exit(code)`` with a non-zero code included, ends every rank.
+
+    The exception still propagates (so its message or traceback is shown); when Python exits, MPI is
+    aborted instead of finalised, so ranks waiting in a collective for this one end too.
+    """
+    try:
+        yield
+    except BaseException as error:
+        status = error.code if isinstance(error, SystemExit) else (130 if isinstance(error, KeyboardInterrupt) else 1)
+        if not isinstance(status, int):
+            status = 0 if status is None else 1
+        if status and _group is not None and _group.world_size > 1:
+            set_abort_status = getattr(_group.mpi, "_set_abort_status", None)  # mpi4py >= 4
+            if set_abort_status is not None:
+                set_abort_status(status)  # mpi4py calls MPI_Abort(status) at exit instead of MPI_Finalize
+            else:
+                _group.comm.Abort(status)
+        raise
+
+
+# ---------------------------------------------------------------- collectives
+def barrier() -> None:
+    """Wait until every rank has called ``barrier()``."""
+    _require_group().comm.Barrier()
+
+
+def all_reduce(tensor: Tensor, op: str = ReduceOp.SUM) -> None:
+    """Reduce ``tensor`` over every rank, in place: each rank ends with the same result.
+
+    Args:
+        tensor: any shape; float16/32/64 or int32/64, on ``"cpu"`` or ``"cuda"`` (the same dtype,
+            shape and device on every rank).
+        op: ``"sum"``, ``"mean"`` (the sum divided by the world size; floating point only),
+            ``"max"`` or ``"min"``.
+    """
+    group = _require_group()
+    if op not in _OPS:
+        raise ValueError(f"unknown reduction {op!r}: use one of {', '.join(_OPS)}")
+    if op == ReduceOp.MEAN and tensor.dtype.kind != "f":
+        raise TypeError(f"op='mean' needs a floating point tensor, got {tensor.dtype}: reduce with 'sum' and divide")
+    array = tensor.data
+    if backend.device_of(array) == "cuda" and group.nccl_comm is not None:
+        _nccl_all_reduce(group, array, op)
+    else:
+        _mpi_all_reduce(group, array, op)
+    if op == ReduceOp.MEAN:
+        array /= array.dtype.type(group.world_size)
+
+
+def broadcast(tensor: Tensor, src: int = 0) -> None:
+    """Copy rank ``src``'s ``tensor`` into every rank's ``tensor`` (same shape and dtype everywhere), in place."""
+    group = _require_group()
+    if not 0 <= src < group.world_size:
+        raise ValueError(f"src={src} is not a rank of this world (0..{group.world_size - 1})")
+    array = tensor.data
+    if backend.device_of(array) == "cuda" and group.nccl_comm is not None:
+        contiguous = _contiguous(array)
+        contiguous_bytes = contiguous.view(backend.numpy.uint8) if contiguous.dtype.kind == "b" else contiguous
+        group.nccl_comm.bcast(contiguous_bytes.data.ptr, contiguous_bytes.size, _nccl_dtype(group, contiguous_bytes),
+                              src, backend.cuda_stream_pointer())
+    else:
+        host = backend.as_numpy(array) if backend.device_of(array) == "cuda" else _contiguous(array)
+        group.comm.Bcast(host.reshape(-1).view(backend.numpy.uint8), root=src)
+        contiguous = host
+    _write_back(array, contiguous)
+
+
+def _contiguous(array):
+    return backend.get_array_module(array).ascontiguousarray(array)
+
+
+def _write_back(array, result) -> None:
+    """Copy a reduced/broadcast buffer into the tensor's own array unless it already is that array."""
+    if result is not array:
+        array[...] = backend.to_device(result, backend.device_of(array))
+
+
+_MPI_STAGING = {"float16": "float32", "bool": "int32"}  # dtypes MPI has no (portable) reduction for
+
+
+def _mpi_all_reduce(group: _Group, array, op: str) -> None:
+    numpy = backend.numpy
+    host = backend.as_numpy(array) if backend.device_of(array) == "cuda" else array
+    staged = _MPI_STAGING.get(host.dtype.name)
+    buffer = host.astype(staged) if staged else numpy.ascontiguousarray(host)
+    mpi = group.mpi
+    mpi_op = {ReduceOp.SUM: mpi.SUM, ReduceOp.MEAN: mpi.SUM, ReduceOp.MAX: mpi.MAX, ReduceOp.MIN: mpi.MIN}[op]
+    group.comm.Allreduce(mpi.IN_PLACE, buffer, op=mpi_op)
+    _write_back(array, buffer.astype(host.dtype, copy=False))
+
+
+_NCCL_DTYPES = {"float16": "NCCL_FLOAT16", "float32": "NCCL_FLOAT32", "float64": "NCCL_FLOAT64",
+                "int32": "NCCL_INT32", "int64": "NCCL_INT64", "uint8": "NCCL_UINT8", "int8": "NCCL_INT8"}
+
+
+def _nccl_dtype(group: _Group, array) -> int:
+    name = _NCCL_DTYPES.get(array.dtype.name)
+    if name is None:
+        raise TypeError(f"NCCL cannot reduce {array.dtype} tensors: use one of {', '.join(_NCCL_DTYPES)}")
+    return getattr(group.nccl, name)
+
+
+def _nccl_all_reduce(group: _Group, array, op: str) -> None:
+    nccl = group.nccl
+    nccl_op = {ReduceOp.SUM: nccl.NCCL_SUM, ReduceOp.MEAN: nccl.NCCL_SUM, ReduceOp.MAX: nccl.NCCL_MAX,
+               ReduceOp.MIN: nccl.NCCL_MIN}[op]
+    buffer = _contiguous(array)
+    # In place (send buffer == receive buffer), queued on CuPy's current stream, so the kernels that
+    # made the gradients finish first and the ones that read the result start after.
+    group.nccl_comm.allReduce(buffer.data.ptr, buffer.data.ptr, buffer.size, _nccl_dtype(group, buffer), nccl_op,
+                              backend.cuda_stream_pointer())
+    _write_back(array, buffer)
