@@ -292,3 +292,20 @@ def test_show_attention_draws_or_explains(trained, tmp_path):
     else:
         assert result.exit_code == 0 and picture.stat().st_size > 0
         assert result.stdout.count("\n") == 1  # the translation only; the note goes to stderr
+
+
+def test_evaluate_noise_noises_sources_only(trained, tmp_path):
+    """--noise casual turns '¡Cien!' into 'cien': the same translations as the clean sources, same references."""
+    model_dir, _ = trained
+    clean, noisy = tmp_path / "clean.tsv", tmp_path / "noisy.tsv"
+    clean.write_text("one hundred\tcien\ntwo thousand\tdos mil\n", encoding="utf-8")
+    noisy.write_text("one hundred\t¡Cien!\ntwo thousand\tDOS MIL.\n", encoding="utf-8")
+    outputs = {}
+    for name, data, spec in (("clean", clean, "clean"), ("noisy", noisy, "casual")):
+        outputs[name] = tmp_path / f"{name}.out"
+        result = invoke("evaluate", "--model", model_dir, "--data", data, "--noise", spec, "--json",
+                        "--output", outputs[name])
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout)["noise"] == ("clean" if spec == "clean" else "lower,nopunct")
+    assert outputs["noisy"].read_text(encoding="utf-8") == outputs["clean"].read_text(encoding="utf-8")
+    assert_user_error(invoke("evaluate", "--model", model_dir, "--noise", "shouting"), "--noise", "shouting", "casual")

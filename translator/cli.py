@@ -22,7 +22,7 @@ from typing import Callable
 import click
 from click.core import ParameterSource
 
-from translator import checkpoint
+from translator import checkpoint, noise
 from translator.config import DEFAULT_BEAM, FIELDS, build_config, read_config_file
 from translator.errors import PlotUnavailable, TranslatorError, UserError, decode_utf8, read_user_file
 from translator.options import flag_name, python_type
@@ -306,27 +306,37 @@ def _draw_attention(path: Path, translation) -> None:
 @click.option("--strict", is_flag=True, help="stop at the first malformed line of --data")
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True,
               help="sentences translated together")
+@click.option("--noise", "noise_spec", default="clean", show_default=True, metavar="SPEC",
+              help="score on casually typed sources: clean, casual (= lower,nopunct), all, or kinds "
+                   "joined by commas from lower, nopunct, noaccents (references stay as written)")
 @device_option
 @user_errors
 def evaluate(model_dir: Path, data_file: Path | None, beam: int, replace_unk: bool, output: Path | None,
-             as_json: bool, strict: bool, batch_size: int, device: str) -> None:
+             as_json: bool, strict: bool, batch_size: int, noise_spec: str, device: str) -> None:
     """Score the model with sacreBLEU (BLEU, chrF) and measure its decoding speed."""
     from translator.evaluate import evaluate_pairs, load_evaluation_pairs, write_output  # noqa: PLC0415
 
+    try:
+        noise_kinds = noise.parse_spec(noise_spec)
+    except ValueError as error:
+        raise UserError(f"--noise: {error}") from None
     saved = checkpoint.read_config(model_dir)
     pairs, description = load_evaluation_pairs(model_dir, data_file, saved.get("train", {}), strict=strict,
                                                log=lambda message: click.echo(message, err=True))
     if not pairs:
         raise UserError(f"{description} holds no sentence pairs to evaluate")
+    pairs = [(noise.apply(source, noise_kinds), target) for source, target in pairs]
     translator = _load_translator(model_dir, device)
     result = evaluate_pairs(lambda sentences: translator.translate(sentences, beam=beam, replace_unk=replace_unk,
                                                                    batch_size=batch_size), pairs)
     if output is not None:
         write_output(output, result.hypotheses)
     if as_json:
-        click.echo(json.dumps({"model": str(model_dir), "data": description, "beam": beam, **result.to_dict()}))
+        click.echo(json.dumps({"model": str(model_dir), "data": description, "beam": beam,
+                               "noise": ",".join(noise_kinds) or "clean", **result.to_dict()}))
     else:
-        click.echo(f"{description}: {len(pairs)} sentences, beam {beam}")
+        sources = f", sources noised: {','.join(noise_kinds)}" if noise_kinds else ""
+        click.echo(f"{description}: {len(pairs)} sentences, beam {beam}{sources}")
         click.echo(result.summary())
 
 
