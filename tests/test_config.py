@@ -25,6 +25,8 @@ def test_round_trip_through_dict():
     ({"dropout": 1.0}, "--dropout"),
     ({"label_smoothing": 1.0}, "--label-smoothing"),
     ({"teacher_forcing": 1.5}, "--teacher-forcing"),
+    ({"source_noise": 1.5}, "--source-noise"),
+    ({"source_noise": -0.1}, "--source-noise"),
     ({"cell": "transformer"}, "--cell"),
     ({"attention": "cosine"}, "--attention"),
     ({"batch_size": "big"}, "--batch-size"),

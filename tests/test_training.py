@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from translator import checkpoint
+from translator import checkpoint, noise
 from translator.config import ConfigError, TrainConfig
 from translator.training import StopReason, Trainer
 
@@ -167,3 +167,37 @@ def test_a_crashed_run_resumes_from_the_checkpoint_written_before_the_first_batc
     train(config, tmp_path / "crashed", resume=True, evaluate_test=False)
     assert_same_arrays(weights(tmp_path / "straight" / checkpoint.LAST_FILE),
                        weights(tmp_path / "crashed" / checkpoint.LAST_FILE))
+
+
+def test_source_noise_resume_equals_uninterrupted_run(tmp_path):
+    """Noised sources are drawn from (seed, epoch): an interrupted and resumed run sees the same ones."""
+    config = TINY.replace(source_noise=0.5)
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    train(config, straight, evaluate_test=False)
+
+    def interrupt(progress):
+        if progress.epoch == 1 and progress.batch == 3:
+            raise KeyboardInterrupt
+
+    assert train(config, resumed, after_step=interrupt, evaluate_test=False).stop_reason == StopReason.INTERRUPTED
+    assert train(config, resumed, resume=True, evaluate_test=False).stop_reason == StopReason.COMPLETED
+    assert_same_arrays(weights(straight / checkpoint.BEST_FILE), weights(resumed / checkpoint.BEST_FILE))
+
+
+def test_source_noise_vocabulary_and_epoch_examples():
+    from translator.preparation import noised_examples, prepare
+    clean, noisy = prepare(TINY, quiet), prepare(TINY.replace(source_noise=0.5), quiet)
+    accented = {word for word in clean.source_vocab.itos if word != noise.strip_accents(word)}
+    assert accented, "the numbers corpus has accented words (dieciséis, veintidós)"
+    assert all(noise.strip_accents(word) in noisy.source_vocab.stoi for word in accented)
+    assert not any(noise.strip_accents(word) in clean.source_vocab.stoi for word in accented)
+
+    assert noised_examples(noisy, 0.0, seed=3, epoch=0) is noisy.train_examples
+    first, again = noised_examples(noisy, 0.5, 3, 0), noised_examples(noisy, 0.5, 3, 0)
+    assert first == again and first != noised_examples(noisy, 0.5, 3, 1)
+    assert [target for _, target in first] == [target for _, target in noisy.train_examples]
+    everything = noised_examples(noisy, 1.0, 3, 0)
+    changed = sum(new != old for (new, _), (old, _) in zip(everything, noisy.train_examples))
+    has_accent = sum(any(word in accented for word in noisy.source_vocab.decode(source)) for source, _ in
+                     noisy.train_examples)
+    assert 0 < changed <= has_accent  # numbers are lower case without punctuation: only accents can change

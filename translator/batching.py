@@ -184,7 +184,13 @@ class BatchIterator:
         """Number of batches in ``epoch`` (the same every epoch unless ``max_tokens`` is set)."""
         return len(self.plan(epoch))
 
-    def epoch(self, epoch: int = 0, start_batch: int = 0) -> Iterator[Batch]:
-        """Yield the batches of ``epoch``, from batch number ``start_batch`` (to resume mid-epoch)."""
+    def epoch(self, epoch: int = 0, start_batch: int = 0, examples: Sequence[Example] | None = None) -> Iterator[Batch]:
+        """Yield the batches of ``epoch``, from batch number ``start_batch`` (to resume mid-epoch).
+
+        ``examples``, if given, replaces the iterator's examples for this epoch (same length and order,
+        e.g. with noised sources); the plan stays the one of the original lengths.
+        """
+        if examples is not None and len(examples) != len(self.examples):
+            raise ValueError(f"examples for this epoch must number {len(self.examples)}, got {len(examples)}")
         for batch_indices in self.plan(epoch)[start_batch:]:
-            yield make_batch(self.examples, batch_indices)
+            yield make_batch(self.examples if examples is None else examples, batch_indices)

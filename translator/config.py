@@ -84,6 +84,9 @@ class DataOptions:
     dev_size: int = option(2000, "pairs held out for dev loss/BLEU each epoch", "data")
     test_size: int = option(2000, "pairs held out for the final test BLEU (saved as test.tsv)", "data")
     strict: bool = option(False, "stop at the first malformed data line instead of skipping it", "data")
+    source_noise: float = option(0.0, "each epoch, train on a casually typed form of each source with this "
+                                 "probability (a random mix of lower case, no final punctuation or ¿¡, no "
+                                 "accents; see translator/noise.py), so typed input translates like written", "data")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,6 +138,7 @@ class TrainConfig(TrainingOptions, ModelConfig, DataOptions):
                 ">= 5 (4 special tokens and at least one word)", spell)
         require(self.dev_size >= 1, "dev_size", self.dev_size, ">= 1 (dev BLEU drives early stopping)", spell)
         require(self.test_size >= 1, "test_size", self.test_size, ">= 1", spell)
+        require(0.0 <= self.source_noise <= 1.0, "source_noise", self.source_noise, "in [0, 1]", spell)
         if self.data is not None and self.dataset != FIELDS["dataset"].default:
             raise ConfigError(f"{spell('data')} and {spell('dataset')} both given ({self.data!r}, "
                               f"{self.dataset!r}): choose one")

@@ -19,7 +19,9 @@ import dataclasses
 import hashlib
 from typing import Callable, Sequence
 
-from translator import catalogue, numbers_corpus
+import numpy as np
+
+from translator import catalogue, noise, numbers_corpus
 from translator.batching import filter_by_length
 from translator.config import TrainConfig
 from translator.corpus import read_pairs
@@ -112,7 +114,11 @@ def prepare(config: TrainConfig, log: Callable[[str], None],
     if not kept:
         raise DataError(f"no training pair has at most --max-length {config.max_length} tokens on both sides")
     if vocabularies is None:
-        source_vocab = Vocabulary.build((tokenized_train[i][0] for i in kept), config.min_freq, config.max_vocab_size)
+        source_tokens = [tokenized_train[i][0] for i in kept]
+        if config.source_noise > 0:
+            casual = noise.parse_spec("all")
+            source_tokens += [tokenize(noise.apply(train_pairs[i][0], casual)) for i in kept]
+        source_vocab = Vocabulary.build(source_tokens, config.min_freq, config.max_vocab_size)
         target_vocab = Vocabulary.build((tokenized_train[i][1] for i in kept), config.min_freq, config.max_vocab_size)
     else:
         source_vocab, target_vocab = vocabularies
@@ -138,3 +144,20 @@ def prepare(config: TrainConfig, log: Callable[[str], None],
         train_examples=train_examples, dev_examples=encode_pairs(dev_pairs, source_vocab, target_vocab),
         source_vocab=source_vocab, target_vocab=target_vocab, info=info,
     )
+
+
+def noised_examples(data: PreparedData, probability: float, seed: int, epoch: int) -> list[Example]:
+    """The training examples of ``epoch`` with casually typed sources, each with ``probability``.
+
+    A source that is drawn gets a random non-empty mix of the noise kinds; the target never changes.
+    Deterministic in ``(seed, epoch)``; ``probability`` 0 returns the examples unchanged.
+    """
+    if probability <= 0:
+        return data.train_examples
+    rng = np.random.default_rng([seed, epoch, 0x7E7])  # its own stream: the batch order's is (seed, epoch)
+    drawn = rng.random(len(data.train_examples)) < probability
+    examples = list(data.train_examples)
+    for index in np.flatnonzero(drawn):
+        source = noise.random_variant(data.train_pairs[index][0], rng)
+        examples[index] = (data.source_vocab.encode(tokenize(source)), examples[index][1])
+    return examples

@@ -42,7 +42,7 @@ from translator.errors import ConfigError
 from translator.evaluate import EvaluationResult, evaluate_pairs
 from translator.inference import Translator
 from translator.model import Seq2Seq
-from translator.preparation import PreparedData, prepare
+from translator.preparation import PreparedData, noised_examples, prepare
 
 EVAL_BATCH_SIZE = 256
 CHECKPOINT_SECONDS = 300.0  # also save last.npz this often within an epoch, so a crash loses little
@@ -251,7 +251,8 @@ class Trainer:
                    unit="batch", file=sys.stderr, disable=not self.show_progress, leave=False, dynamic_ncols=True)
         window_tokens, window_seconds = 0, 0.0
         try:
-            for batch in self.batches.epoch(progress.epoch, start_batch=progress.batch):
+            examples = noised_examples(self.data, config.source_noise, config.seed, progress.epoch)
+            for batch in self.batches.epoch(progress.epoch, start_batch=progress.batch, examples=examples):
                 if self.stop_requested:
                     return StopReason.INTERRUPTED
                 if self._out_of_time(started):
