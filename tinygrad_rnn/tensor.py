@@ -6,6 +6,8 @@ composed from the ``ops`` primitives, so their gradients come for free.
 """
 from __future__ import annotations
 
+import reprlib
+
 from . import backend, ops
 from .autograd import is_grad_enabled, no_grad, run_backward
 
@@ -25,14 +27,26 @@ def get_default_dtype():
     return _default_dtype
 
 
+_NUMERIC_KINDS = "biufc"  # bool, signed/unsigned int, float, complex: what a Tensor holds
+
+
 def _as_array(data, dtype=None, device=None):
     """Turn Python scalars/lists, NumPy or CuPy arrays into a backend array on ``device``."""
     if isinstance(data, Tensor):
         data = data.data
     if backend.is_array(data) or isinstance(data, _np.generic):
         array = _np.asarray(data) if isinstance(data, _np.generic) else data
+        if array.dtype.kind not in _NUMERIC_KINDS:
+            raise TypeError(f"Tensor data must be numeric, got an array of dtype {array.dtype}")
     else:
-        array = _np.asarray(data)
+        try:
+            array = _np.asarray(data)
+        except ValueError as error:  # a ragged nested list
+            raise ValueError(f"Tensor data must be a rectangular nested list of numbers, got a ragged "
+                             f"{type(data).__name__} {reprlib.repr(data)}") from None
+        if array.dtype.kind not in _NUMERIC_KINDS:
+            raise TypeError(f"Tensor data must be numbers (a number, a nested list of numbers or a numeric array), "
+                            f"got {type(data).__name__} {reprlib.repr(data)}")
         if dtype is None and array.dtype.kind == "f":
             array = array.astype(_default_dtype)  # Python floats default to float32, as in PyTorch
     if dtype is not None and array.dtype != _np.dtype(dtype):
@@ -79,7 +93,11 @@ class Tensor:
     is_leaf = property(lambda self: self._ctx is None)
 
     def size(self, dim=None):
-        return self.shape if dim is None else self.shape[dim]
+        if dim is None:
+            return self.shape
+        if not self.ndim:
+            raise IndexError(f"Dimension specified as {dim} but tensor has no dimensions")
+        return self.shape[ops.normalize_dim(dim, self.ndim)]
 
     def dim(self):
         return self.data.ndim
@@ -88,6 +106,8 @@ class Tensor:
         return int(self.data.size)
 
     def __len__(self):
+        if not self.ndim:
+            raise TypeError("len() of a 0-d tensor")
         return self.shape[0]
 
     def __repr__(self):
@@ -255,9 +275,8 @@ class Tensor:
         return ops.Sum.apply(self, dim=dim, keepdim=keepdim)
 
     def mean(self, dim=None, keepdim=False):
-        axes = range(self.ndim) if dim is None else ((dim,) if isinstance(dim, int) else dim)
         count = 1
-        for axis in axes:
+        for axis in ops.normalize_dims(dim, self.ndim):
             count *= self.shape[axis]
         return self.sum(dim, keepdim) / count
 
@@ -285,6 +304,9 @@ class Tensor:
     def _arg(self, function, dim, keepdim):
         if dim is None:
             return Tensor._wrap(function().astype(int64))
+        dim = ops.normalize_dim(dim, self.ndim)
+        if not self.ndim:
+            return Tensor._wrap(function().astype(int64))
         result = function(axis=dim).astype(int64)
         if keepdim:
             result = backend.get_array_module(result).expand_dims(result, dim)
@@ -298,15 +320,20 @@ class Tensor:
     view = reshape
 
     def flatten(self, start_dim=0, end_dim=-1):
-        end = end_dim % self.ndim if self.ndim else 0
-        shape = self.shape[:start_dim] + (-1,) + self.shape[end + 1:]
+        start, end = ops.normalize_dim(start_dim, self.ndim), ops.normalize_dim(end_dim, self.ndim)
+        if start > end:
+            raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
+        shape = self.shape[:start] + (-1,) + self.shape[end + 1:]
         return self.reshape(shape)
 
     def permute(self, *dims):
         dims = tuple(dims[0]) if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims
-        return ops.Permute.apply(self, dims=tuple(d % self.ndim for d in dims))
+        return ops.Permute.apply(self, dims=dims)
 
     def transpose(self, dim0=0, dim1=1):
+        dim0, dim1 = ops.normalize_dim(dim0, self.ndim), ops.normalize_dim(dim1, self.ndim)
+        if not self.ndim:
+            return self
         dims = list(range(self.ndim))
         dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
         return self.permute(dims)
@@ -317,20 +344,18 @@ class Tensor:
 
     def expand(self, *shape):
         shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
-        lead = len(shape) - self.ndim
-        shape = tuple(self.shape[i - lead] if n == -1 else n for i, n in enumerate(shape))
-        return ops.Expand.apply(self, shape=shape)
+        return ops.Expand.apply(self, shape=ops.expanded_shape(self.shape, shape))
 
     broadcast_to = expand
 
     def unsqueeze(self, dim):
-        dim = dim % (self.ndim + 1)
+        dim = ops.normalize_dim(dim, self.ndim, new=True)
         return self.reshape(self.shape[:dim] + (1,) + self.shape[dim:])
 
     def squeeze(self, dim=None):
         if dim is None:
             return self.reshape(tuple(n for n in self.shape if n != 1))
-        dims = {d % self.ndim for d in ((dim,) if isinstance(dim, int) else dim)}
+        dims = set(ops.normalize_dims(dim, self.ndim))
         return self.reshape(tuple(n for i, n in enumerate(self.shape) if not (i in dims and n == 1)))
 
     def contiguous(self):
@@ -338,24 +363,26 @@ class Tensor:
 
     def split(self, split_size_or_sections, dim=0):
         """Pieces of ``split_size`` (the last may be smaller) or of the listed sizes, along ``dim``."""
-        length = self.shape[dim]
-        if isinstance(split_size_or_sections, int):
-            step = split_size_or_sections
-            sizes = [min(step, length - start) for start in range(0, length, step)]
-        else:
-            sizes = list(split_size_or_sections)
-            if sum(sizes) != length:
-                raise ValueError(f"split sizes {sizes} do not add up to dimension {dim} of size {length}")
+        if not self.ndim:
+            raise RuntimeError("split expects at least a 1-dimensional tensor")
+        dim = ops.normalize_dim(dim, self.ndim)
+        sizes = ops.split_sizes(self.shape[dim], split_size_or_sections, dim)
         result = ops.Split.apply(self, sizes=sizes, dim=dim)
         return result if isinstance(result, tuple) else (result,)
 
     def chunk(self, chunks, dim=0):
-        return self.split(-(-self.shape[dim] // chunks), dim)
+        if not self.ndim:
+            raise RuntimeError("chunk expects at least a 1-dimensional tensor")
+        dim = ops.normalize_dim(dim, self.ndim)
+        return self.split(ops.chunk_sizes(self.shape[dim], chunks, dim), dim)
 
     def pad(self, pad, value=0.0):
         """``torch.nn.functional.pad`` order: ``(last_left, last_right, prev_left, prev_right, ...)``."""
         if len(pad) % 2 or len(pad) // 2 > self.ndim:
             raise ValueError(f"pad needs pairs for at most {self.ndim} dims, got {pad}")
+        if any(ops.as_int(width, "padding") < 0 for width in pad):
+            raise ValueError(f"pad widths must be non-negative (cropping by negative padding is not supported), "
+                             f"got {tuple(pad)}")
         widths = [(0, 0)] * self.ndim
         for k in range(len(pad) // 2):
             widths[self.ndim - 1 - k] = (pad[2 * k], pad[2 * k + 1])
@@ -368,10 +395,16 @@ class Tensor:
         """``out[i][j] = self[i][index[i][j]]`` for ``dim=1`` (any ``dim``), differentiable."""
         xp = backend.get_array_module(self.data)
         index = index.data if isinstance(index, Tensor) else xp.asarray(index)
+        dim = ops.normalize_dim(dim, self.ndim)
+        if index.ndim != self.ndim:
+            raise RuntimeError(f"Index tensor must have the same number of dimensions as input tensor (index shape "
+                               f"{tuple(index.shape)}, input shape {self.shape})")
+        if not self.ndim:
+            return self.reshape(1)[index.reshape(1)].reshape(())
         # an open grid of each axis' positions (what NumPy's indices(sparse=True) gives; CuPy lacks it)
         grid = [xp.arange(size).reshape((1,) * axis + (size,) + (1,) * (index.ndim - axis - 1))
                 for axis, size in enumerate(index.shape)]
-        grid[dim % self.ndim] = index
+        grid[dim] = index
         return self[tuple(grid)]
 
     def __setitem__(self, index, value):
@@ -412,6 +445,13 @@ def cat(tensors, dim=0) -> Tensor:
 
 def stack(tensors, dim=0) -> Tensor:
     """Join tensors of equal shape along a new ``dim``."""
+    tensors = list(tensors)
+    if not tensors:
+        raise RuntimeError("stack expects a non-empty TensorList")
+    for position, tensor in enumerate(tensors):
+        if tensor.shape != tensors[0].shape:
+            raise RuntimeError(f"stack expects each tensor to be equal size, but got {list(tensors[0].shape)} at "
+                               f"entry 0 and {list(tensor.shape)} at entry {position}")
     return cat([t.unsqueeze(dim) for t in tensors], dim=dim)
 
 

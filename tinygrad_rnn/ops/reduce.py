@@ -9,14 +9,8 @@ from __future__ import annotations
 
 from ..autograd import Function
 from ..backend import get_array_module
+from .dims import normalize_dim, normalize_dims
 from .elementwise import unbroadcast
-
-
-def _axes(dim, ndim):
-    if dim is None:
-        return tuple(range(ndim))
-    dims = (dim,) if isinstance(dim, int) else tuple(dim)
-    return tuple(d % ndim if ndim else 0 for d in dims)
 
 
 def _expand_back(g, shape, axes, keepdim):
@@ -29,7 +23,7 @@ def _expand_back(g, shape, axes, keepdim):
 
 class Sum(Function):
     def forward(self, a, dim=None, keepdim=False):
-        self.shape, self.axes, self.keepdim = a.shape, _axes(dim, a.ndim), keepdim
+        self.shape, self.axes, self.keepdim = a.shape, normalize_dims(dim, a.ndim), keepdim
         return a.sum(axis=self.axes, keepdims=keepdim)
 
     def backward(self, g):
@@ -43,12 +37,20 @@ class Max(Function):
         xp = get_array_module(a)
         self.shape, self.keepdim = a.shape, keepdim
         if dim is None:
+            if a.size == 0:
+                raise RuntimeError("max(): Expected reduction dim to be specified for input.numel() == 0. "
+                                   "Specify the reduction dim with the 'dim' argument.")
             out = a.max()
             self.mask = (a == out).astype(a.dtype)
             self.mask /= self.mask.sum()
             self.axes = tuple(range(a.ndim))
             return out.reshape((1,) * a.ndim) if keepdim else out
-        axis = dim % a.ndim
+        axis = normalize_dim(dim, a.ndim)
+        if a.ndim == 0:  # PyTorch: max(0) of a 0-d tensor is the tensor
+            self.axes, self.mask = (), xp.ones((), dtype=a.dtype)
+            return a.copy()
+        if a.shape[axis] == 0:
+            raise IndexError(f"max(): Expected reduction dim {axis} to have non-zero size.")
         self.axes = (axis,)
         index = xp.expand_dims(a.argmax(axis=axis), axis)
         self.mask = xp.zeros(a.shape, dtype=a.dtype)
@@ -65,7 +67,10 @@ class MatMul(Function):
 
     def forward(self, a, b):
         self.a, self.b = a, b
-        return a @ b
+        try:
+            return a @ b
+        except ValueError:
+            raise matmul_error(a.shape, b.shape) from None
 
     def backward(self, g):
         xp = get_array_module(g)
@@ -89,3 +94,19 @@ class MatMul(Function):
             gb = a_t * g2 if g2.shape[-2] == 1 else a_t @ g2
             gb = unbroadcast(gb, b2.shape).reshape(b.shape)
         return ga, gb
+
+
+def matmul_error(shape_a, shape_b) -> RuntimeError:
+    """Why ``a @ b`` is impossible, naming both shapes (PyTorch's words for the 2-D case)."""
+    if not shape_a or not shape_b:
+        return RuntimeError(f"both arguments to matmul need to be at least 1D, but they are {len(shape_a)}D "
+                            f"and {len(shape_b)}D")
+    rows, inner_a = (1, shape_a[0]) if len(shape_a) == 1 else shape_a[-2:]
+    inner_b, columns = (shape_b[0], 1) if len(shape_b) == 1 else shape_b[-2:]
+    if inner_a != inner_b:
+        second = "length of the second" if len(shape_b) == 1 else "second-to-last dimension of the second"
+        return RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({rows}x{inner_a} and {inner_b}x{columns}): "
+                            f"in the matmul of shapes {tuple(shape_a)} and {tuple(shape_b)} the last dimension of "
+                            f"the first ({inner_a}) must equal the {second} ({inner_b})")
+    return RuntimeError(f"matmul of shapes {tuple(shape_a)} and {tuple(shape_b)}: the batch dimensions "
+                        f"{tuple(shape_a[:-2])} and {tuple(shape_b[:-2])} do not broadcast")

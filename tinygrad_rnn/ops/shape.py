@@ -7,13 +7,19 @@ from __future__ import annotations
 
 from ..autograd import Function
 from ..backend import get_array_module, scatter_add
+from .dims import normalize_dim, normalize_permutation, reshape_error
 from .elementwise import unbroadcast
 
 
 class Reshape(Function):
     def forward(self, a, shape=None):
         self.shape = a.shape
-        return a.reshape(shape)
+        if shape and min(shape) < -1:  # NumPy takes any negative size as "infer"; PyTorch only -1
+            raise reshape_error(shape, a.size)
+        try:
+            return a.reshape(shape)
+        except ValueError:
+            raise reshape_error(shape, a.size) from None
 
     def backward(self, g):
         return g.reshape(self.shape)
@@ -21,6 +27,7 @@ class Reshape(Function):
 
 class Permute(Function):
     def forward(self, a, dims=None):
+        dims = normalize_permutation(dims, a.ndim)
         self.inverse = tuple(sorted(range(len(dims)), key=lambda i: dims[i]))
         return a.transpose(dims)
 
@@ -41,9 +48,12 @@ class Cat(Function):
     """Concatenate any number of arrays along ``dim``."""
 
     def forward(self, *arrays, dim=0):
-        self.dim = dim % arrays[0].ndim
-        self.sizes = [a.shape[self.dim] for a in arrays]
-        return get_array_module(arrays[0]).concatenate(arrays, axis=self.dim)
+        self.dim = normalize_dim(dim, arrays[0].ndim)
+        try:
+            self.sizes = [a.shape[self.dim] for a in arrays]
+            return get_array_module(arrays[0]).concatenate(arrays, axis=self.dim)
+        except (ValueError, IndexError):
+            raise _cat_error(arrays, self.dim) from None
 
     def backward(self, g):
         grads, start = [], 0
@@ -55,11 +65,28 @@ class Cat(Function):
         return tuple(grads)
 
 
+def _cat_error(arrays, dim) -> RuntimeError:
+    """Why ``cat`` failed, in PyTorch's words."""
+    first = arrays[0].shape
+    for position, array in enumerate(arrays):
+        if array.ndim == 0:
+            return RuntimeError(f"zero-dimensional tensor (at position {position}) cannot be concatenated")
+        if array.ndim != len(first):
+            return RuntimeError(f"Tensors must have same number of dimensions: got {len(first)} and {array.ndim}")
+        for axis, (expected, got) in enumerate(zip(first, array.shape)):
+            if axis != dim and expected != got:
+                return RuntimeError(f"Sizes of tensors must match except in dimension {dim}. Expected size "
+                                    f"{expected} but got size {got} for tensor number {position} in the list.")
+    return RuntimeError(f"cannot concatenate tensors of shapes {[tuple(a.shape) for a in arrays]} along dim {dim}")
+
+
 class Split(Function):
     """Split along ``dim`` into pieces of the given ``sizes`` (several outputs)."""
 
     def forward(self, a, sizes=None, dim=0):
-        self.dim, self.shape, self.dtype = dim % a.ndim, a.shape, a.dtype
+        if a.ndim == 0:
+            raise RuntimeError("split expects at least a 1-dimensional tensor")
+        self.dim, self.shape, self.dtype = normalize_dim(dim, a.ndim), a.shape, a.dtype
         outputs, start = [], 0
         for size in sizes:
             index = [slice(None)] * a.ndim
