@@ -1,5 +1,6 @@
 """Linear, Embedding, Dropout and activation modules: shapes, PyTorch init, forward and gradients."""
 import math
+import re
 
 import numpy as np
 import pytest
@@ -81,6 +82,41 @@ def test_embedding_gradcheck_and_errors():
     assert repr(nn.Embedding(5, 2, padding_idx=0)) == "Embedding(5, 2, padding_idx=0)"
 
 
+def test_linear_width_mismatch_names_the_shapes():
+    layer = nn.Linear(5, 2)
+    with pytest.raises(RuntimeError, match=re.escape("mat1 and mat2 shapes cannot be multiplied (4x3 and 5x2)")) \
+            as info:
+        layer(tg.randn(4, 3))
+    assert "Linear(in_features=5, out_features=2)" in str(info.value) and "(4, 3)" in str(info.value)
+    with pytest.raises(RuntimeError, match=re.escape("(28x3 and 5x2)")) as info:
+        layer(tg.randn(7, 4, 3))  # used to be a NumPy reshape error about size 84
+    assert "(7, 4, 3)" in str(info.value)
+    with pytest.raises(RuntimeError, match="at least 1D"):
+        layer(tg.Tensor(1.0))
+
+
+def test_linear_with_no_input_features_is_allowed_like_pytorch():
+    with pytest.warns(UserWarning, match="zero-element"):
+        layer = nn.Linear(0, 5)
+    np.testing.assert_array_equal(layer.bias.numpy(), np.zeros(5))
+    out = layer(tg.zeros(3, 0))
+    assert out.shape == (3, 5) and not out.numpy().any()
+    with pytest.raises(RuntimeError, match=re.escape("negative dimension -1: [5, -1]")):
+        nn.Linear(-1, 5)
+
+
+def test_embedding_index_out_of_range_names_the_index_and_the_table():
+    table = nn.Embedding(5, 2)
+    for indices, bad in (([1, 7, 2], 7), (np.array([[0, 4], [-1, 9]]), -1), (tg.Tensor([5]), 5)):
+        with pytest.raises(IndexError, match=f"embedding index {bad} is out of range: .*num_embeddings=5"):
+            table(indices)
+    for padding_idx in (5, -6):
+        with pytest.raises(ValueError, match=f"padding_idx {padding_idx} is outside the table of 5 rows"):
+            nn.Embedding(5, 2, padding_idx=padding_idx)
+    with pytest.raises(RuntimeError, match="negative dimension"):
+        nn.Embedding(-1, 2)
+
+
 def test_dropout_is_inverted_seeded_and_identity_in_eval():
     drop = nn.Dropout(0.25)
     x = tg.ones(400, 100, requires_grad=True)
@@ -100,6 +136,9 @@ def test_dropout_is_inverted_seeded_and_identity_in_eval():
     assert nn.functional.dropout(x, 0.0) is x
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         nn.Dropout(1.5)
+    for p in (-0.1, 1.5, float("nan")):
+        with pytest.raises(ValueError, match="dropout probability"):
+            nn.functional.dropout(x, p)
 
 
 def test_activation_modules():

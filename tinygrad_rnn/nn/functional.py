@@ -221,16 +221,29 @@ class _Embedding(Function):
         return grad, None
 
 
+def _check_embedding_indices(indices, count: int) -> None:
+    """IndexError naming the first index outside ``0..count-1`` (host arrays only)."""
+    if indices.dtype.kind not in "iu" or not indices.size:
+        return  # _integer_array names a wrong dtype
+    bad = (indices < 0) | (indices >= count)
+    if bad.any():
+        value = int(indices.reshape(-1)[bad.reshape(-1).argmax()])
+        raise IndexError(f"embedding index {value} is out of range: the table has {count} rows "
+                         f"(num_embeddings={count}), valid indices are 0..{count - 1}")
+
+
 def embedding(input, weight: Tensor, padding_idx: int | None = None) -> Tensor:
     """Rows of ``weight`` ``(num_embeddings, embedding_dim)`` picked by int ``input`` ``(*)`` -> ``(*, embedding_dim)``.
 
-    The ``padding_idx`` row (negative counts from the end) receives no gradient.
+    The ``padding_idx`` row (negative counts from the end) receives no gradient. Indices held on the
+    host (lists, NumPy arrays, CPU tensors) are range-checked; indices already on the GPU are not (the
+    check would synchronise every call), and CuPy wraps an out-of-range index around.
     """
-    indices = _integer_array(input, weight.device, "embedding indices must be integers")
     count = weight.shape[0]
-    if indices.size and (bool((indices < 0).any()) or bool((indices >= count).any())):
-        raise IndexError(f"embedding index out of range: indices span {int(indices.min())}..{int(indices.max())} "
-                         f"but the table has {count} rows (0..{count - 1})")
+    indices = input.data if isinstance(input, Tensor) else input
+    if not backend.is_array(indices) or backend.device_of(indices) == "cpu":
+        _check_embedding_indices(backend.numpy.asarray(indices), count)
+    indices = _integer_array(indices, weight.device, "embedding indices must be integers")
     if padding_idx is not None:
         if not -count <= padding_idx < count:
             raise ValueError(f"padding_idx {padding_idx} is outside the table of {count} rows")

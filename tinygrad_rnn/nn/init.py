@@ -11,6 +11,7 @@ Draws come from the engine's one generator (``backend.rng``) on the host, so
 from __future__ import annotations
 
 import math
+import warnings
 
 from .. import backend
 from ..autograd import no_grad
@@ -102,15 +103,25 @@ def kaiming_uniform_(tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity:
     """``U(-bound, bound)`` with ``bound = gain * sqrt(3 / fan)`` (He et al., 2015).
 
     ``a=sqrt(5)`` with the default leaky_relu gives ``bound = 1 / sqrt(fan_in)``,
-    the init of PyTorch's ``nn.Linear`` weight.
+    the init of PyTorch's ``nn.Linear`` weight. A tensor with no elements is left
+    as it is (with PyTorch's warning): its fan may be 0.
     """
+    if 0 in tensor.shape:
+        return _zero_element(tensor)
     bound = math.sqrt(3.0) * calculate_gain(nonlinearity, a) / math.sqrt(_fan(tensor, mode))
     return uniform_(tensor, -bound, bound)
 
 
 def kaiming_normal_(tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu"):
-    """``N(0, std**2)`` with ``std = gain / sqrt(fan)``."""
+    """``N(0, std**2)`` with ``std = gain / sqrt(fan)``; a tensor with no elements is left as it is."""
+    if 0 in tensor.shape:
+        return _zero_element(tensor)
     return normal_(tensor, 0.0, calculate_gain(nonlinearity, a) / math.sqrt(_fan(tensor, mode)))
+
+
+def _zero_element(tensor):
+    warnings.warn("Initializing zero-element tensors is a no-op", stacklevel=3)
+    return tensor
 
 
 def orthogonal_(tensor, gain: float = 1.0):

@@ -40,6 +40,8 @@ class Linear(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, x: Tensor) -> Tensor:
+        if not x.ndim or x.shape[-1] != self.in_features:
+            raise self._width_error(x.shape)
         # One 2-D matmul for any leading shape: a batched matmul would make the
         # weight gradient one (in, out) matrix per batch entry before summing.
         flat = x if x.ndim == 2 else x.reshape(-1, self.in_features)
@@ -47,6 +49,18 @@ class Linear(Module):
         if self.bias is not None:
             y = y + self.bias
         return y if x.ndim == 2 else y.reshape(x.shape[:-1] + (self.out_features,))
+
+    def _width_error(self, shape) -> RuntimeError:
+        if not shape:
+            return RuntimeError(f"both arguments to linear need to be at least 1D, but they are 0D and 2D: "
+                                f"Linear(in_features={self.in_features}) needs an input of shape (*, {self.in_features})")
+        rows = 1
+        for size in shape[:-1]:
+            rows *= size
+        return RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({rows}x{shape[-1]} and "
+                            f"{self.in_features}x{self.out_features}): Linear(in_features={self.in_features}, "
+                            f"out_features={self.out_features}) got an input of shape {tuple(shape)}; its last "
+                            f"dimension must be {self.in_features}")
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
