@@ -104,6 +104,41 @@ def test_gradcheck_catches_a_wrong_backward():
     assert tg.gradcheck(lambda t: t * t, [x])
 
 
+class NanGradient(Function):
+    """x**2 whose backward gives NaN at one element: gradcheck must not let NaN pass."""
+
+    def forward(self, x):
+        self.x = x
+        return x * x
+
+    def backward(self, g):
+        grad = 2 * g * self.x
+        grad[1] = np.nan
+        return grad
+
+
+class InfGradient(NanGradient):
+    def backward(self, g):
+        grad = 2 * g * self.x
+        grad[2] = np.inf
+        return grad
+
+
+@pytest.mark.parametrize("function, index, value", [(NanGradient, 1, "nan"), (InfGradient, 2, "inf")])
+def test_gradcheck_fails_on_a_non_finite_analytic_gradient(function, index, value):
+    x = tensor64([0.3, -1.2, 2.0])
+    with pytest.raises(tg.GradcheckError, match=rf"input 0 .* not finite at index \({index},\): analytic {value}"):
+        tg.gradcheck(lambda t: function.apply(t), [x])
+    assert tg.gradcheck(lambda t: function.apply(t), [x], raise_exception=False) is False
+
+
+def test_gradcheck_fails_on_a_non_finite_numeric_gradient():
+    # sqrt at 0: the analytic gradient is inf, the central difference NaN (sqrt of -eps)
+    x = tensor64([0.5, 0.0, 2.0])
+    with np.errstate(all="ignore"), pytest.raises(tg.GradcheckError, match=r"input 1 .* not finite at index \(1,\)"):
+        tg.gradcheck(lambda a, t: a * t.sqrt(), [tensor64([1.0, 1.0, 1.0]), x])
+
+
 def test_mixing_devices_names_both(monkeypatch):
     class FakeDeviceArray(np.ndarray):
         """Stands in for a CuPy array: another array type means another device."""

@@ -18,7 +18,8 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1
     are cast. ``fn`` may return a Tensor or a tuple of Tensors; the check uses a
     fixed random weighting of every output, so each output's gradient counts.
     Returns True, or raises ``GradcheckError`` naming the input and the worst
-    element (returns False instead when ``raise_exception=False``).
+    element (returns False instead when ``raise_exception=False``). A NaN or
+    infinite gradient, analytic or numeric, always fails.
     """
     inputs = [Tensor(t.data.astype("float64"), requires_grad=t.requires_grad)
               if isinstance(t, Tensor) and t.dtype.kind == "f" and t.dtype != float64 else t for t in inputs]
@@ -59,11 +60,17 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1
             minus = objective()
             tensor.data[index] = original
             numeric[index] = (plus - minus) / (2 * eps)
-        error = backend.numpy.abs(analytic - numeric) - (atol + rtol * backend.numpy.abs(numeric))
-        if (error > 0).any():
-            worst = int(error.reshape(-1).argmax())
-            index = backend.numpy.unravel_index(worst, tensor.shape)
-            message = (f"gradient of input {i} (shape {tensor.shape}) is wrong at index {tuple(map(int, index))}: "
+        np = backend.numpy
+        finite = np.isfinite(analytic) & np.isfinite(numeric)
+        with np.errstate(invalid="ignore"):
+            error = np.abs(analytic - numeric) - (atol + rtol * np.abs(numeric))
+        # NaN or inf in either gradient fails (NaN compares False to everything, so test it explicitly)
+        wrong = ~finite | (error > 0)
+        if wrong.any():
+            flat = int((~finite).reshape(-1).argmax()) if not finite.all() else int(error.reshape(-1).argmax())
+            index = np.unravel_index(flat, tensor.shape)
+            problem = "is not finite" if not finite[index] else "is wrong"
+            message = (f"gradient of input {i} (shape {tensor.shape}) {problem} at index {tuple(map(int, index))}: "
                        f"analytic {analytic[index]:.8g}, numeric {numeric[index]:.8g}")
             if raise_exception:
                 raise GradcheckError(message)
