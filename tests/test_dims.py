@@ -214,3 +214,12 @@ def test_len_and_size_of_a_0d_tensor():
     with pytest.raises(IndexError, match="Dimension specified as 0 but tensor has no dimensions"):
         SCALAR.size(0)
     assert A.size(-1) == 3 and A.size() == (2, 3)
+
+
+def test_argmax_of_an_empty_dimension_and_flatten_of_an_empty_tensor():
+    with pytest.raises(IndexError, match=re.escape("argmax(): Expected reduction dim 0 to have non-zero size.")):
+        tg.zeros(0, 3).argmax(0)
+    with pytest.raises(IndexError, match=re.escape("argmin(): Expected reduction dim to be specified")):
+        tg.zeros(0, 3).argmin()
+    assert tg.zeros(0, 3).argmax(1).shape == (0,)
+    assert tg.zeros(0, 2, 0).flatten(1).shape == (0, 0) and tg.zeros(0, 0).flatten().shape == (0,)

@@ -302,11 +302,16 @@ class Tensor:
         return self._arg(self.data.argmin, dim, keepdim)
 
     def _arg(self, function, dim, keepdim):
+        name = function.__name__
         if dim is None:
+            if not self.data.size:
+                raise IndexError(f"{name}(): Expected reduction dim to be specified for input.numel() == 0.")
             return Tensor._wrap(function().astype(int64))
         dim = ops.normalize_dim(dim, self.ndim)
         if not self.ndim:
             return Tensor._wrap(function().astype(int64))
+        if not self.shape[dim]:
+            raise IndexError(f"{name}(): Expected reduction dim {dim} to have non-zero size.")
         result = function(axis=dim).astype(int64)
         if keepdim:
             result = backend.get_array_module(result).expand_dims(result, dim)
@@ -323,8 +328,10 @@ class Tensor:
         start, end = ops.normalize_dim(start_dim, self.ndim), ops.normalize_dim(end_dim, self.ndim)
         if start > end:
             raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
-        shape = self.shape[:start] + (-1,) + self.shape[end + 1:]
-        return self.reshape(shape)
+        merged = 1
+        for size in self.shape[start:end + 1]:  # not -1: with a 0-size dimension -1 is ambiguous
+            merged *= size
+        return self.reshape(self.shape[:start] + (merged,) + self.shape[end + 1:])
 
     def permute(self, *dims):
         dims = tuple(dims[0]) if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims

@@ -73,10 +73,10 @@ def normalize_permutation(dims, ndim: int) -> tuple:
         raise RuntimeError("permute(): number of dimensions in the tensor input does not match the length of the "
                            f"desired ordering of dimensions i.e. input.dim() = {ndim} is not equal to "
                            f"len(dims) = {len(dims)}")
-    dims = tuple(normalize_dim(d, ndim) for d in dims)
+    dims = [d if type(d) is int and 0 <= d < ndim else normalize_dim(d, ndim) for d in dims]
     if len(set(dims)) != ndim:
         raise RuntimeError("permute(): duplicate dims are not allowed.")
-    return dims
+    return tuple(dims)
 
 
 def split_sizes(length: int, split_size_or_sections, dim: int) -> list:
