@@ -1,7 +1,13 @@
 """save/load: nested round trips, bit-exact models, atomic writes, and never unpickling."""
+import io
+import json
 import math
 import os
 import pickle
+import re
+import struct
+import tracemalloc
+import zipfile
 
 import numpy as np
 import pytest
@@ -142,3 +148,115 @@ def test_load_rejects_files_that_are_not_checkpoints(tmp_path):
     np.save(tmp_path / "single.npy", np.zeros(2))
     with pytest.raises(ValueError, match="single .npy"):
         tg.load(tmp_path / "single.npy")
+
+
+# ---------------------------------------------------------------- damaged and hostile files
+def npy_bytes(array=None, header=None) -> bytes:
+    """A .npy stream: ``array``'s own, or ``header`` (a dict NumPy would write) over ``array``'s bytes."""
+    buffer = io.BytesIO()
+    if header is None:
+        np.lib.format.write_array(buffer, array, allow_pickle=False)
+    else:
+        np.lib.format.write_array_header_1_0(buffer, header)
+        buffer.write(array.tobytes())
+    return buffer.getvalue()
+
+
+def checkpoint_with(path, entries, structure=None, compression=zipfile.ZIP_STORED, root_json=None):
+    """An .npz holding raw ``entries`` (name -> .npy bytes) and a structure (JSON-able, or its JSON text)."""
+    if structure is not None or root_json is not None:
+        root_json = json.dumps(structure) if root_json is None else root_json
+        text = '{"format": "tinygrad_rnn.checkpoint", "version": 1, "root": ' + root_json + "}"
+        entries = {**entries, "__structure__": npy_bytes(np.frombuffer(text.encode(), dtype=np.uint8))}
+    with zipfile.ZipFile(path, "w", compression=compression) as archive:
+        for name, data in entries.items():
+            archive.writestr(f"{name}.npy", data)
+    return path
+
+
+@pytest.mark.parametrize("shape", [(100_000, 1_000_000), (2 ** 29,)], ids=["400 GB", "2 GiB"])
+def test_an_entry_claiming_more_than_the_file_holds_is_refused_before_allocating(tmp_path, shape):
+    small = np.zeros(4, dtype=np.float32)
+    lying = npy_bytes(small, {"descr": "<f4", "fortran_order": False, "shape": shape})
+    path = checkpoint_with(tmp_path / "lying.npz", {"a0": lying}, {"tensor": "a0", "device": "cpu"})
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=re.escape(f"entry 'a0' claims shape {shape} of float32")):
+            tg.load(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 10 * 2 ** 20  # NumPy's own reader allocates the claimed size first
+
+
+def test_an_entry_claiming_an_impossible_inflation_is_refused(tmp_path):
+    path = checkpoint_with(tmp_path / "bomb.npz", {"a0": npy_bytes(np.zeros(1000))}, {"array": "a0"},
+                           compression=zipfile.ZIP_DEFLATED)
+    data = bytearray(path.read_bytes())
+    # declare a gigabyte as the entry's inflated size, in its local header and its central directory record
+    local, central = data.find(b"PK\x03\x04"), data.find(b"PK\x01\x02")
+    struct.pack_into("<I", data, local + 22, 10 ** 9)
+    struct.pack_into("<I", data, central + 24, 10 ** 9)
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="more than deflate can"):
+        tg.load(path)
+
+
+def test_a_file_that_is_not_an_npz_archive_is_named_without_numpys_advice(tmp_path):
+    for name, content in (("text.npz", b"hello, this is not a checkpoint\n"), ("empty.npz", b""),
+                          ("pickle.npz", pickle.dumps({"w": [1, 2]}))):
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(ValueError, match="not a tinygrad_rnn checkpoint \\(not a .npz archive\\)") as info:
+            tg.load(tmp_path / name)
+        assert "allow_pickle" not in str(info.value) and str(tmp_path / name) in str(info.value)
+    with pytest.raises(FileNotFoundError):
+        tg.load(tmp_path / "missing.npz")
+
+
+def test_a_deeply_nested_structure_is_refused_clearly(tmp_path):
+    path = checkpoint_with(tmp_path / "deep.npz", {}, root_json="[" * 5000 + "7" + "]" * 5000)
+    with pytest.raises(ValueError, match="nested deeper than 100 levels"):
+        tg.load(path)  # used to raise RecursionError
+    medium = [7]
+    for _ in range(150):
+        medium = [medium]
+    path = checkpoint_with(tmp_path / "medium.npz", {}, medium)
+    with pytest.raises(ValueError, match="nested deeper than 100 levels"):
+        tg.load(path)
+    with pytest.raises(ValueError, match="nested deeper than 100 levels"):
+        tg.save(medium, tmp_path / "never.npz")  # save never writes what load refuses
+    assert not (tmp_path / "never.npz").exists()
+    nested = [7]
+    for _ in range(50):
+        nested = [nested]
+    tg.save(nested, tmp_path / "fine.npz")
+    assert tg.load(tmp_path / "fine.npz") == nested
+
+
+@pytest.mark.parametrize("structure, message", [
+    ([{"array": "a0"}, {"array": "a0"}], "refers to array 'a0' twice"),
+    ({"array": "a9"}, "refers to a missing array 'a9'"),
+    ({"array": 3}, "malformed array node"),
+    ({"array": "a0", "device": "tpu"}, "malformed array node"),
+    ({"tensor": "a1", "requires_grad": True}, "requires_grad=True on an array of dtype int64"),
+    ({"tensor": "a0", "requires_grad": "yes"}, "requires_grad='yes'"),
+    ({"dict": [[{"dict": []}, 1]]}, "dict key of type dict"),
+    ({"dict": [[1]]}, "malformed dict item"),
+    ({"set": [1, 2]}, "unknown node"),
+])
+def test_a_damaged_structure_is_a_value_error_naming_the_problem(tmp_path, structure, message):
+    entries = {"a0": npy_bytes(np.zeros(3)), "a1": npy_bytes(np.arange(3))}
+    path = checkpoint_with(tmp_path / "damaged.npz", entries, structure)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        tg.load(path)
+
+
+def test_a_wrong_format_version_or_entry_dtype_is_refused(tmp_path):
+    path = tmp_path / "v.npz"
+    text = json.dumps({"format": "tinygrad_rnn.checkpoint", "version": "1", "root": None}).encode()
+    checkpoint_with(path, {"__structure__": npy_bytes(np.frombuffer(text, dtype=np.uint8))})
+    with pytest.raises(ValueError, match="format version '1' is not a number"):
+        tg.load(path)
+    checkpoint_with(path, {"a0": npy_bytes(np.array(["text"]))}, {"array": "a0"})
+    with pytest.raises(ValueError, match="entry 'a0' has dtype <U4"):
+        tg.load(path)

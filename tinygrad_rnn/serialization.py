@@ -27,11 +27,13 @@ import os
 import tempfile
 
 from . import backend
+from .npz_reader import NpzReader
 from .tensor import Tensor
 
 FORMAT = "tinygrad_rnn.checkpoint"
 VERSION = 1
 _STRUCTURE_KEY = "__structure__"
+MAX_DEPTH = 100  # nesting levels of containers; real checkpoints use fewer than 10
 
 
 class _Encoder:
@@ -48,22 +50,24 @@ class _Encoder:
                             "arrays are stored (object arrays would need pickle)")
         return key
 
-    def encode(self, obj, where="obj"):
+    def encode(self, obj, where="obj", depth=0):
         if obj is None or isinstance(obj, (bool, int, float, str)):
             return obj
+        if depth >= MAX_DEPTH:  # load refuses deeper structures: never write one it cannot read
+            raise ValueError(f"cannot save {where[:80]}...: nested deeper than {MAX_DEPTH} levels")
         if isinstance(obj, Tensor):
             return {"tensor": self._array(obj.data), "device": obj.device, "requires_grad": obj.requires_grad}
         if backend.is_array(obj):
             return {"array": self._array(obj), "device": backend.device_of(obj)}
         if isinstance(obj, backend.numpy.generic):  # a NumPy scalar: stored as the Python number
-            return self.encode(obj.item(), where)
+            return self.encode(obj.item(), where, depth)
         if isinstance(obj, dict):
-            return {"dict": [[self.encode(key, f"a key of {where}"), self.encode(value, f"{where}[{key!r}]")]
-                             for key, value in obj.items()]}
+            return {"dict": [[self.encode(key, f"a key of {where}", depth + 1),
+                              self.encode(value, f"{where}[{key!r}]", depth + 1)] for key, value in obj.items()]}
         if isinstance(obj, tuple):
-            return {"tuple": [self.encode(item, f"{where}[{i}]") for i, item in enumerate(obj)]}
+            return {"tuple": [self.encode(item, f"{where}[{i}]", depth + 1) for i, item in enumerate(obj)]}
         if isinstance(obj, list):
-            return [self.encode(item, f"{where}[{i}]") for i, item in enumerate(obj)]
+            return [self.encode(item, f"{where}[{i}]", depth + 1) for i, item in enumerate(obj)]
         raise TypeError(f"cannot save {where} of type {type(obj).__name__}: save stores dicts, lists, tuples, "
                         "str, int, float, bool, None, Tensors and arrays (convert it to one of these)")
 
@@ -140,39 +144,64 @@ def _fsync_directory(directory: str) -> None:
 
 
 class _Decoder:
+    """Rebuilds the saved object from the structure, reading each array entry at most once."""
+
     def __init__(self, archive, path, device):
         self.archive, self.path, self.device = archive, path, device
+        self.used = set()
 
-    def _array(self, key, device):
+    def damaged(self, detail: str) -> ValueError:
+        return self.archive.damaged(f"its structure {detail}")
+
+    def _array(self, node, tag):
+        key, device = node[tag], node.get("device", "cpu")
+        if not isinstance(key, str) or device not in ("cpu", "cuda"):
+            raise self.damaged(f"has a malformed {tag} node {node!r:.80}")
+        if key in self.used:  # each array is stored once; a repeat would multiply the memory read
+            raise self.damaged(f"refers to array {key!r} twice")
+        self.used.add(key)
         try:
-            array = self.archive[key]
-        except ValueError as error:  # NumPy refuses object arrays when allow_pickle=False
-            raise ValueError(f"{self.path}: entry {key!r} holds pickled Python objects; refusing to load it "
-                             "(tinygrad_rnn checkpoints never contain pickles)") from error
-        except KeyError as error:
-            raise ValueError(f"{self.path}: the structure refers to a missing array {key!r}; "
-                             "the file is damaged") from error
+            array = self.archive.read(key)
+        except KeyError:
+            raise self.damaged(f"refers to a missing array {key!r}") from None
         try:
             return backend.to_device(array, self.device or device)
         except RuntimeError as error:
             raise RuntimeError(f"{error}; to read this checkpoint on another device pass "
                                "load(path, device='cpu')") from error
 
-    def decode(self, node):
+    def decode(self, node, depth=0):
         if node is None or isinstance(node, (bool, int, float, str)):
             return node
+        if depth >= MAX_DEPTH:
+            raise self.damaged(f"is nested deeper than {MAX_DEPTH} levels")
         if isinstance(node, list):
-            return [self.decode(item) for item in node]
+            return [self.decode(item, depth + 1) for item in node]
+        if not isinstance(node, dict):
+            raise self.damaged(f"holds an unknown node {node!r:.80}")
         if "tensor" in node:
-            return Tensor(self._array(node["tensor"], node.get("device", "cpu")),
-                          requires_grad=bool(node.get("requires_grad", False)))
+            array = self._array(node, "tensor")
+            requires_grad = node.get("requires_grad", False)
+            if requires_grad not in (True, False) or (requires_grad and array.dtype.kind != "f"):
+                raise self.damaged(f"asks for requires_grad={requires_grad!r:.20} on an array of dtype {array.dtype}")
+            return Tensor(array, requires_grad=requires_grad)
         if "array" in node:
-            return self._array(node["array"], node.get("device", "cpu"))
-        if "dict" in node:
-            return {_hashable(self.decode(key)): self.decode(value) for key, value in node["dict"]}
-        if "tuple" in node:
-            return tuple(self.decode(item) for item in node["tuple"])
-        raise ValueError(f"{self.path}: unknown node {sorted(node)} in the checkpoint structure")
+            return self._array(node, "array")
+        if "dict" in node and isinstance(node["dict"], list):
+            result = {}
+            for pair in node["dict"]:
+                if not (isinstance(pair, list) and len(pair) == 2):
+                    raise self.damaged(f"holds a malformed dict item {pair!r:.80}")
+                key = _hashable(self.decode(pair[0], depth + 1))
+                try:
+                    hash(key)
+                except TypeError:
+                    raise self.damaged(f"has a dict key of type {type(key).__name__}") from None
+                result[key] = self.decode(pair[1], depth + 1)
+            return result
+        if "tuple" in node and isinstance(node["tuple"], list):
+            return tuple(self.decode(item, depth + 1) for item in node["tuple"])
+        raise self.damaged(f"holds an unknown node {sorted(map(str, node))}")
 
 
 def _hashable(key):
@@ -182,30 +211,35 @@ def _hashable(key):
 def load(path, device=None):
     """Read what ``save`` wrote. Tensors and arrays go to ``device`` (default: where they were saved).
 
-    Raises ``ValueError`` for a file that is not a tinygrad_rnn checkpoint or
-    that holds pickled objects (never unpickled).
+    Raises ``ValueError``, naming the file, for anything that is not an intact
+    tinygrad_rnn checkpoint: another kind of file, a truncated or corrupt one,
+    one holding pickled objects (never unpickled) or entries larger than the
+    file can hold (checked before anything is allocated: see ``npz_reader``).
+    A file that cannot be opened raises ``OSError``.
     """
     path = os.fspath(path)
     device = backend.normalize_device(device) if device is not None else None
-    try:
-        loaded = backend.numpy.load(path, allow_pickle=False)
-    except ValueError as error:  # a pickle, or not a NumPy file at all
-        raise ValueError(f"{path} is not a tinygrad_rnn checkpoint ({error}); it was never unpickled") from error
-    if not hasattr(loaded, "files"):
-        raise ValueError(f"{path} is a single .npy array, not a tinygrad_rnn checkpoint")
-    with loaded as archive:
-        if _STRUCTURE_KEY not in archive.files:
+    with NpzReader(path) as archive:
+        if _STRUCTURE_KEY not in archive.names:
             raise ValueError(f"{path} is not a tinygrad_rnn checkpoint (no {_STRUCTURE_KEY!r} entry); "
                              "write checkpoints with tinygrad_rnn.save")
+        text = archive.read(_STRUCTURE_KEY)
+        if text.dtype != backend.numpy.uint8 or text.ndim != 1:
+            raise archive.damaged(f"its structure entry has dtype {text.dtype} and shape {text.shape}")
         try:
-            structure = json.loads(bytes(archive[_STRUCTURE_KEY]).decode("utf-8"))
-        except ValueError as error:
-            raise ValueError(f"{path}: the checkpoint structure is unreadable ({error})") from error
-        if not isinstance(structure, dict) or structure.get("format") != FORMAT:
+            structure = json.loads(text.tobytes().decode("utf-8"))
+        except RecursionError:
+            raise archive.damaged(f"its structure is nested deeper than {MAX_DEPTH} levels") from None
+        except ValueError as error:  # bad UTF-8 or JSON
+            raise archive.damaged(f"its structure is unreadable ({error})") from None
+        if not isinstance(structure, dict) or structure.get("format") != FORMAT or "root" not in structure:
             raise ValueError(f"{path} is not a tinygrad_rnn checkpoint (unknown format)")
-        if structure.get("version", 0) > VERSION:
+        version = structure.get("version", 0)
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise archive.damaged(f"its format version {version!r:.20} is not a number")
+        if version > VERSION:
             raise ValueError(f"{path} was written by a newer tinygrad_rnn (format version "
-                             f"{structure['version']}, this one reads up to {VERSION}); upgrade to load it")
+                             f"{version}, this one reads up to {VERSION}); upgrade to load it")
         return _Decoder(archive, path, device).decode(structure["root"])
 
 
