@@ -1,4 +1,5 @@
 """nn.Module: registration, traversal, modes, moving/casting, state dicts; Parameter; containers."""
+import re
 from collections import OrderedDict
 
 import numpy as np
@@ -178,6 +179,29 @@ def test_load_state_dict_names_every_bad_key_and_loads_nothing():
         assert key in message
     assert "(3, 3)" in message and "(4, 2)" in message
     np.testing.assert_array_equal(net.head[0].weight.numpy(), before)
+
+
+@pytest.mark.parametrize("value, shown", [
+    (np.zeros((2, 2), dtype=np.complex128), "ndarray of dtype complex128"),
+    (np.full((2, 2), None, dtype=object), "ndarray of dtype object"),
+    (np.full((2, 2), "x"), "ndarray of dtype <U1"),
+    ("weights", "str of dtype <U7"),
+    (None, "NoneType of dtype object"),
+    ([[1.0, 2.0], [3.0]], "list of dtype object"),
+])
+def test_load_state_dict_refuses_non_numeric_values_naming_key_and_dtype(value, shown):
+    net = nn.Linear(2, 2)
+    before = net.weight.numpy().copy()
+    with pytest.raises(RuntimeError, match=re.escape(f"weight: {shown}")) as info:
+        net.load_state_dict({"weight": value, "bias": np.zeros(2)})
+    assert "nothing was loaded" in str(info.value)
+    np.testing.assert_array_equal(net.weight.numpy(), before)  # never silently NaN
+
+
+@pytest.mark.parametrize("state", [None, [("weight", np.zeros((2, 2)))], "weight"])
+def test_load_state_dict_needs_a_mapping(state):
+    with pytest.raises(TypeError, match="Expected state_dict to be dict-like"):
+        nn.Linear(2, 2).load_state_dict(state)
 
 
 def test_load_state_dict_non_strict_reports_missing_and_unexpected():

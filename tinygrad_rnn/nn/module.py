@@ -17,6 +17,7 @@ built before the move still updates the module's parameters.
 from __future__ import annotations
 
 from collections import OrderedDict, namedtuple
+from collections.abc import Mapping
 
 from .. import backend
 from ..tensor import Tensor
@@ -291,20 +292,30 @@ class Module:
 
         Each value is cast to its parameter's dtype and moved to its device.
         Every problem is reported at once, and nothing is modified when there is
-        one: mis-shaped keys always raise; missing and unexpected keys raise when
-        ``strict``. Returns ``IncompatibleKeys(missing_keys, unexpected_keys)``.
+        one: mis-shaped and non-numeric values (object, string, complex arrays)
+        always raise; missing and unexpected keys raise when ``strict``.
+        Returns ``IncompatibleKeys(missing_keys, unexpected_keys)``.
         """
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"Expected state_dict to be dict-like (names -> Tensors or arrays), got "
+                            f"{type(state_dict).__name__}")
         targets = self._state_targets()
         missing = [key for key in targets if key not in state_dict]
         unexpected = [key for key in state_dict if key not in targets]
-        values, mismatched = {}, []
+        values, mismatched, unusable = {}, [], []
         for key, target in targets.items():
             if key not in state_dict:
                 continue
             value = state_dict[key]
             array = value.data if isinstance(value, Tensor) else value
             if not backend.is_array(array):
-                array = backend.numpy.asarray(array)
+                try:
+                    array = backend.numpy.asarray(array)
+                except ValueError:  # a ragged list
+                    array = backend.numpy.asarray(None)
+            if array.dtype.kind not in "biuf":  # complex would drop its imaginary part; object/str become NaN
+                unusable.append(f"{key}: {type(value).__name__} of dtype {array.dtype}")
+                continue
             if tuple(array.shape) != target.shape:
                 mismatched.append(f"{key}: checkpoint shape {tuple(array.shape)}, model shape {target.shape}")
                 continue
@@ -316,11 +327,13 @@ class Module:
             problems.append("unexpected keys: " + ", ".join(unexpected))
         if mismatched:
             problems.append("shape mismatch: " + "; ".join(mismatched))
+        if unusable:
+            problems.append("not numeric (bool, integer or float arrays only): " + "; ".join(unusable))
         if problems:
             raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__} (nothing was loaded):\n  "
                                + "\n  ".join(problems)
                                + ("\n  pass strict=False to skip missing and unexpected keys"
-                                  if strict and (missing or unexpected) and not mismatched else ""))
+                                  if strict and (missing or unexpected) and not (mismatched or unusable) else ""))
         for key, array in values.items():
             target = targets[key]
             array = backend.to_device(array, target.device)
