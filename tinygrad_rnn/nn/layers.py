@@ -53,7 +53,8 @@ class Linear(Module):
     def _width_error(self, shape) -> RuntimeError:
         if not shape:
             return RuntimeError(f"both arguments to linear need to be at least 1D, but they are 0D and 2D: "
-                                f"Linear(in_features={self.in_features}) needs an input of shape (*, {self.in_features})")
+                                f"Linear(in_features={self.in_features}) needs an input of shape "
+                                f"(*, {self.in_features})")
         rows = 1
         for size in shape[:-1]:
             rows *= size
