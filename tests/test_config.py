@@ -89,3 +89,14 @@ def test_wrong_type_in_file_is_reported_with_the_flag(tmp_path):
     path.write_text('epochs = "many"\n', encoding="utf-8")
     with pytest.raises(ConfigError, match="--epochs must be an integer"):
         build_config(read_config_file(path))
+
+
+def test_model_options_are_model_configs_own_fields():
+    for field in dataclasses.fields(ModelConfig):
+        assert FIELDS[field.name] is field  # declared once: the same field, default and help
+    assert TrainConfig().model_config() == ModelConfig() and ModelConfig().dropout == 0.2
+    # the same check, spelled as a flag for training and as the field name for ModelConfig
+    with pytest.raises(ConfigError, match=r"^--hidden-size must be an integer >= 1, got 0$"):
+        TrainConfig(hidden_size=0)
+    with pytest.raises(ConfigError, match=r"^hidden_size must be an integer >= 1, got 0$"):
+        ModelConfig(hidden_size=0)

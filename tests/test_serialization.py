@@ -260,3 +260,21 @@ def test_a_wrong_format_version_or_entry_dtype_is_refused(tmp_path):
     checkpoint_with(path, {"a0": npy_bytes(np.array(["text"]))}, {"array": "a0"})
     with pytest.raises(ValueError, match="entry 'a0' has dtype <U4"):
         tg.load(path)
+
+
+def test_atomic_open_writes_text_and_binary_and_leaves_nothing_on_failure(tmp_path):
+    from tinygrad_rnn.serialization import atomic_open
+
+    path = tmp_path / "notes.txt"
+    with atomic_open(path, "w") as handle:
+        handle.write("año\n")
+    assert path.read_text(encoding="utf-8") == "año\n"
+    with pytest.raises(RuntimeError, match="half way"):
+        with atomic_open(path, "wb") as handle:
+            handle.write(b"partial")
+            assert handle.name != str(path) and os.path.dirname(handle.name) == str(tmp_path)
+            raise RuntimeError("half way")
+    assert path.read_text(encoding="utf-8") == "año\n" and os.listdir(tmp_path) == ["notes.txt"]
+    with pytest.raises(ValueError, match="mode"):
+        with atomic_open(path, "a"):
+            pass

@@ -149,3 +149,15 @@ def test_load_errors_name_the_file(tmp_path):
     garbage.write_text("not json", encoding="utf-8")
     with pytest.raises(DataError, match="garbage.json.*not a valid vocabulary"):
         Vocabulary.load(garbage)
+
+
+def test_the_special_tokens_have_one_owner():
+    from translator.vocabulary import decoder_sequences, encoder_tokens, source_words
+
+    assert encoder_tokens(["Tom", "llega"]) == ["Tom", "llega", "</s>"]
+    assert source_words(encoder_tokens(["Tom", "llega"])) == ["Tom", "llega"] == source_words(["Tom", "llega"])
+    vocabulary = Vocabulary(["Tom", "llega"])
+    assert vocabulary.decode(vocabulary.encode(["Tom", "llega"]), strip_specials=False) == encoder_tokens(["Tom", "llega"])
+    for target in ([5, 6], [5, 6, EOS], [BOS, 5, 6, EOS]):
+        assert decoder_sequences(target) == ([BOS, 5, 6], [5, 6, EOS])
+    assert decoder_sequences([]) == ([BOS], [EOS])

@@ -64,8 +64,8 @@ def check_types(config: Any, fields: Iterable[dataclasses.Field], spell: Spell =
         expected = python_type(field)
         if value is None and is_optional(field):
             continue
-        number = expected is float and isinstance(value, int)
-        if isinstance(value, bool) and expected is not bool or not (isinstance(value, expected) or number):
+        accepted = (int, float) if expected is float else expected
+        if not isinstance(value, accepted) or isinstance(value, bool) and expected is not bool:
             raise ConfigError(f"{spell(field.name)} must be {type_words(field)}, got {value!r}")
         if expected is float and not math.isfinite(value):
             raise ConfigError(f"{spell(field.name)} must be a finite number, got {value!r}")
