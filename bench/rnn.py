@@ -9,7 +9,11 @@ output gradients (``tg.autograd.backward``, as the worker's ``torch.autograd.bac
     python bench/rnn.py                      # the issue's table: 2 threads, wall clock, + memory
     python bench/rnn.py --quick              # two sizes, two rounds
     python bench/rnn.py --threads 1 --clock cpu   # one core each, CPU time: for a busy machine
-    python bench/rnn.py --device cuda --quick     # on a GPU (ours only unless PyTorch sees it too)
+    python bench/rnn.py --device cuda --inference # on a GPU: PyTorch there too (cuDNN), both synchronised
+
+With ``--device cuda`` every timed call of either side ends with a device synchronisation (the
+wall clock then sees the GPU's work), and the memory line compares the CuPy memory pool's peak
+with PyTorch's ``torch.cuda.max_memory_allocated`` (``tracemalloc`` sees no GPU memory).
 """
 from __future__ import annotations
 
@@ -27,36 +31,30 @@ LAYERS = {"lstm": (nn.LSTM, {}), "gru": (nn.GRU, {}), "rnn_tanh": (nn.RNN, {}),
           "rnn_relu": (nn.RNN, {"nonlinearity": "relu"})}
 
 
-def _device_from_argv(argv):
-    if "--device" in argv:
-        return argv[argv.index("--device") + 1]
-    return "cpu"
-
-
-DEVICE = _device_from_argv(sys.argv)
-
-
 class LayerProblem(harness.OurProblem):
     """One engine layer with the problem's weights; the methods mirror ``torch_worker.TorchProblem``."""
 
-    def __init__(self, mode, problem):
-        self.mode, self.p = mode, problem
+    DEVICES = ("cpu", "cuda")
+
+    def __init__(self, mode, problem, device="cpu"):
+        self.mode, self.p, self.device = mode, problem, device
         layer_class, kwargs = LAYERS[mode]
         hidden = problem["weight_hh"].shape[1]
         self.layer = layer_class(problem["x"].shape[2], hidden, **kwargs)
         self.layer.load_state_dict({f"{name}_l0": problem[name]
                                     for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")})
-        self.layer.to(DEVICE)
+        self.layer.to(device)
 
-        def tensor(name, requires_grad=False):
-            return tg.Tensor(problem[name], device=DEVICE, requires_grad=requires_grad)
+        def tensor(name, requires_grad=False, state=False):
+            value = problem[name][None] if state else problem[name]  # states: (1, B, H)
+            return tg.Tensor(value, device=device, requires_grad=requires_grad)
 
-        self.x = tensor("x", True)
-        self.h0 = tg.Tensor(problem["h0"][None], device=DEVICE, requires_grad=True)
-        self.c0 = tg.Tensor(problem["c0"][None], device=DEVICE, requires_grad=True) if mode == "lstm" else None
+        self.x = tensor("x", requires_grad=True)
+        self.h0 = tensor("h0", requires_grad=True, state=True)
+        self.c0 = tensor("c0", requires_grad=True, state=True) if mode == "lstm" else None
         self.grad_output = tensor("grad_output")
-        self.grad_h_n = tg.Tensor(problem["grad_h_n"][None], device=DEVICE)
-        self.grad_c_n = tg.Tensor(problem["grad_c_n"][None], device=DEVICE) if mode == "lstm" else None
+        self.grad_h_n = tensor("grad_h_n", state=True)
+        self.grad_c_n = tensor("grad_c_n", state=True) if mode == "lstm" else None
 
     def _run(self):
         hx = (self.h0, self.c0) if self.mode == "lstm" else self.h0
@@ -65,8 +63,8 @@ class LayerProblem(harness.OurProblem):
         return output, h_n, c_n
 
     def _sync(self):
-        if DEVICE != "cpu":
-            backend.xp_for(DEVICE).cuda.Device().synchronize()
+        if self.device != "cpu":
+            backend.xp_for(self.device).cuda.Device().synchronize()
 
     def forward_inference(self):
         with tg.no_grad():
@@ -103,9 +101,5 @@ class LayerProblem(harness.OurProblem):
 
 
 if __name__ == "__main__":
-    argv = sys.argv[1:]
-    if "--device" in argv:  # consumed here; the shared harness knows nothing of devices
-        index = argv.index("--device")
-        del argv[index:index + 2]
-    harness.main(argv, problem_class=LayerProblem,
+    harness.main(sys.argv[1:], problem_class=LayerProblem,
                  description="nn.LSTM/GRU/RNN layers (Tensor + autograd) vs PyTorch (float32)")

@@ -54,6 +54,7 @@ import numpy as np  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from tinygrad_rnn import backend  # noqa: E402
 from tinygrad_rnn.nn.recurrent import kernels as rnn_kernels  # noqa: E402
 from tinygrad_rnn.nn.recurrent import workspace  # noqa: E402
 from timing import time_methods  # noqa: E402  (bench/timing.py, beside this file)
@@ -88,9 +89,14 @@ def make_problem(mode, batch, steps, hidden, seed=0):
 
 
 class OurProblem:
-    """The same problem on our kernels; methods mirror ``torch_worker.TorchProblem``."""
+    """The same problem on our kernels; methods mirror ``torch_worker.TorchProblem``.
 
-    def __init__(self, mode, problem):
+    NumPy arrays on the CPU only (``DEVICES``): ``bench/rnn.py`` times the layers on a GPU.
+    """
+
+    DEVICES = ("cpu",)
+
+    def __init__(self, mode, problem, device="cpu"):
         self.mode, self.p = mode, problem
         self.args = [problem.get(k) for k in ("x", "h0", "c0", "weight_ih", "weight_hh", "bias_ih", "bias_hh")]
         self.grads = [problem["grad_output"], problem["grad_h_n"], problem.get("grad_c_n")]
@@ -174,16 +180,17 @@ def summarize(seconds):
     return median, spread
 
 
-def bench_one(mode, size, rounds, repeats, torch_python, tmpdir, clock_name="wall", problem_class=OurProblem):
+def bench_one(mode, size, rounds, repeats, torch_python, tmpdir, clock_name="wall", problem_class=OurProblem,
+              device="cpu"):
     batch, steps, hidden = size
     problem = make_problem(mode, batch, steps, hidden)
-    ours = problem_class(mode, problem)
+    ours = problem_class(mode, problem, device)
     ours.time(2)                                          # warm up
     worker = None
     if torch_python:
         data_path = os.path.join(tmpdir, "problem.npz")
         np.savez(data_path, **problem)
-        worker = TorchWorker(torch_python, mode, data_path, clock_name)
+        worker = TorchWorker(torch_python, mode, data_path, clock_name, device)
     times = {"ours": {k: [] for k in TIMED}, "torch": {k: [] for k in TIMED}}
     for _ in range(rounds):
         if worker:
@@ -227,8 +234,11 @@ def wait_for_quiet(max_load, max_wait):
     return os.getloadavg()[0]
 
 
+MEMORY_SIZE = (64, 100, 512)
+
+
 def measure_memory(batch=64, steps=100, hidden=512, problem_class=OurProblem):
-    """Peak bytes LSTM forward+backward adds over the baseline, and the activations BPTT keeps."""
+    """Peak bytes LSTM forward+backward adds over the baseline (``tracemalloc``), and the activations BPTT keeps."""
     problem = make_problem("lstm", batch, steps, hidden)
     ours = problem_class("lstm", problem)
     ours.forward_backward()                               # warm up outside the measurement
@@ -242,6 +252,29 @@ def measure_memory(batch=64, steps=100, hidden=512, problem_class=OurProblem):
     del result
     activations = steps * batch * 6 * hidden * 4
     return peak - baseline, activations, workspace.held_bytes()
+
+
+def measure_gpu_memory(problem_class, device, torch_python, tmpdir, clock_name):
+    """LSTM forward+backward at ``MEMORY_SIZE`` on the GPU: the CuPy pool's peak over its baseline
+    (``bench/gpu_memory.py``) against PyTorch's ``max_memory_allocated`` over its baseline (None without PyTorch)."""
+    from gpu_memory import pool_peak
+
+    batch, steps, hidden = MEMORY_SIZE
+    problem = make_problem("lstm", batch, steps, hidden)
+    ours = problem_class("lstm", problem, device)
+    ours.forward_backward()                               # warm up outside the measurement
+    workspace.clear()                                     # recycled buffers would hide allocations
+    with pool_peak() as peak:
+        result = ours.forward_backward()
+    del result
+    theirs = None
+    if torch_python:
+        data_path = os.path.join(tmpdir, "memory.npz")
+        np.savez(data_path, **problem)
+        worker = TorchWorker(torch_python, "lstm", data_path, clock_name, device)
+        theirs = worker.ask("memory")["peak_bytes"]
+        worker.close()
+    return peak["bytes"], theirs, steps * batch * 6 * hidden * 4
 
 
 def main(argv=None, problem_class=OurProblem, description="fused recurrent kernels vs PyTorch (float32)"):
@@ -258,7 +291,19 @@ def main(argv=None, problem_class=OurProblem, description="fused recurrent kerne
     parser.add_argument("--inference", action="store_true", help="also time the no-grad forward")
     parser.add_argument("--quiet-load", type=float, help="before each row, wait until the load average is below")
     parser.add_argument("--quick", action="store_true", help="two sizes, two rounds: a smoke run")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda: ours and PyTorch (cuDNN) both there")
     args = parser.parse_args(argv)
+    device = "cuda" if args.device.startswith("cuda") else args.device
+    if device not in problem_class.DEVICES:
+        parser.error(f"--device {args.device}: this benchmark runs on {', '.join(problem_class.DEVICES)} only "
+                     "(bench/rnn.py times the layers on a GPU)")
+    if device != "cpu" and args.clock == "cpu":
+        parser.error("--clock cpu cannot see GPU work: use the wall clock (the default) with --device cuda")
+    if device != "cpu":
+        try:
+            backend.normalize_device(args.device)
+        except RuntimeError as error:
+            parser.error(f"--device {args.device}: {error}")
     if args.quick:
         args.sizes = args.sizes or ["32,32,128", "64,32,256"]
         args.rounds = min(args.rounds, 2)
@@ -274,7 +319,8 @@ def main(argv=None, problem_class=OurProblem, description="fused recurrent kerne
         columns = (["forward_inference"] if args.inference else []) + ["forward", "forward_backward"]
         titles = {"forward_inference": "fwd (no grad)", "forward": "fwd (training)", "forward_backward": "fwd+bwd"}
         print(f"float32, ms: median ±(p90-p10)/median{'; ours, PyTorch, ratio of medians (ratio of minima)' if torch_python else ''}; "
-              f"PyTorch: {torch_python or 'MISSING'}; {THREADS} thread(s), {args.clock} clock; load average {os.getloadavg()[0]:.1f}")
+              f"PyTorch: {torch_python or 'MISSING'}; {args.device}; {THREADS} thread(s), {args.clock} clock; "
+              f"load average {os.getloadavg()[0]:.1f}")
         width = 46 if torch_python else 14
         print("mode       B    T    H | " + " | ".join(f"{titles[c]:^{width}s}" for c in columns)
               + (" | check" if torch_python else ""))
@@ -284,9 +330,19 @@ def main(argv=None, problem_class=OurProblem, description="fused recurrent kerne
                     if args.quiet_load:
                         wait_for_quiet(args.quiet_load, 600)
                     times, check = bench_one(mode, size, args.rounds, args.repeats, torch_python, tmpdir,
-                                             args.clock, problem_class)
+                                             args.clock, problem_class, args.device)
                     print_row(mode, size, times, check, columns)
         print(f"load average after: {os.getloadavg()[0]:.1f}")
+    if device != "cpu":
+        with tempfile.TemporaryDirectory() as tmpdir:
+            ours, theirs, activations = measure_gpu_memory(problem_class, args.device,
+                                                           find_torch_python(args.torch_python), tmpdir, args.clock)
+        line = (f"memory, LSTM fwd+bwd {MEMORY_SIZE} on {args.device}: ours {ours / 1e6:.1f} MB "
+                f"= {ours / activations:.2f}x the activations BPTT keeps ({activations / 1e6:.1f} MB; CuPy pool peak)")
+        if theirs is not None:
+            line += f", PyTorch {theirs / 1e6:.1f} MB = {theirs / activations:.2f}x (max_memory_allocated)"
+        print(line + "; each over its baseline with inputs, weights and output gradients allocated")
+        return
     peak, activations, pooled = measure_memory(problem_class=problem_class)
     print(f"memory, LSTM fwd+bwd (64, 100, 512): peak over baseline {peak / 1e6:.1f} MB "
           f"= {peak / activations:.2f}x the activations BPTT keeps ({activations / 1e6:.1f} MB); "

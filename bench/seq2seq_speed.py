@@ -12,7 +12,8 @@ twin and us (the harness of ``bench/rnn.py``: ``bench/timing.py``, one warm-up c
   label smoothing 0.1, backward, gradient-norm clipping at 5, Adam): target tokens/s;
 - greedy decoding, batched, of sentences whose EOS is made impossible, so every sentence runs to
   its length limit (source length + 1) on both sides: sentences/s;
-- beam search (``--beam K``, ours only: the twin has no beam search).
+- beam search (``--beam K``): sentences/s; the check then compares the best hypotheses too
+  (beam search breaks ties its own way on each side, so a few differing tokens are not an error).
 
 Usage::
 
@@ -82,6 +83,14 @@ def make_batches(seed, count, batch, length, vocab):
     return [random_batch(rng, batch, length, vocab, vocab) for _ in range(count)]
 
 
+def as_matrix(hypotheses):
+    """(B, longest) int64 tokens of the hypotheses, PAD-padded."""
+    tokens = np.zeros((len(hypotheses), max(len(h.tokens) for h in hypotheses)), dtype=np.int64)
+    for row, hypothesis in enumerate(hypotheses):
+        tokens[row, :len(hypothesis.tokens)] = hypothesis.tokens
+    return tokens
+
+
 class OurSeq2Seq:
     """Our side; the timed methods mirror ``torch_seq2seq.Seq2SeqProblem`` (same batches, same steps)."""
 
@@ -98,7 +107,8 @@ class OurSeq2Seq:
         self.train_batches, self.decode_batches = train_batches, decode_batches
         self.timed = ("train", "greedy") + (("beam",) if beam > 1 else ())
 
-    def _sync(self):
+    def sync(self):
+        """Wait for the device (CUDA) to finish; nothing on the CPU."""
         if self.device != "cpu":
             backend.xp_for(self.device).cuda.Device().synchronize()
 
@@ -120,7 +130,7 @@ class OurSeq2Seq:
         self.model.train()
         for batch in self.train_batches:
             self.train_step(batch)
-        self._sync()
+        self.sync()
 
     def greedy_batch(self, source, lengths):
         with no_grad():
@@ -132,7 +142,7 @@ class OurSeq2Seq:
         """Greedy decoding of every decode batch (hypotheses back on the host)."""
         for source, lengths, _, _ in self.decode_batches:
             self.greedy_batch(source, lengths)
-        self._sync()
+        self.sync()
 
     def beam(self):
         for source, lengths, _, _ in self.decode_batches:
@@ -140,9 +150,9 @@ class OurSeq2Seq:
                 encoded = self.decode_model.encode(source, lengths)
             beam_search(self.decode_model, encoded, self.beam_size, max_length_ratio=MAX_LENGTH_RATIO,
                         max_length_offset=MAX_LENGTH_OFFSET)
-        self._sync()
+        self.sync()
 
-    def time(self, repeats, clock):
+    def time(self, repeats, clock=time.perf_counter):
         return time_methods(self, self.timed, repeats, clock)
 
     def results(self):
@@ -157,12 +167,16 @@ class OurSeq2Seq:
         self.optimizer.zero_grad()
         source, lengths, _, _ = self.decode_batches[0]
         hypotheses = self.greedy_batch(source, lengths)
-        tokens = np.zeros((len(hypotheses), max(len(h.tokens) for h in hypotheses)), dtype=np.int64)
-        for row, hypothesis in enumerate(hypotheses):
-            tokens[row, :len(hypothesis.tokens)] = hypothesis.tokens
-        return {"loss": float(loss.item()), "grad_norm": grad_norm, "greedy_tokens": tokens,
-                "greedy_log_probs": np.array([h.log_prob for h in hypotheses]),
-                "parameters": sum(int(p.data.size) for p in self.model.parameters())}
+        results = {"loss": float(loss.item()), "grad_norm": grad_norm, "greedy_tokens": as_matrix(hypotheses),
+                   "greedy_log_probs": np.array([h.log_prob for h in hypotheses]),
+                   "parameters": sum(int(p.data.size) for p in self.model.parameters())}
+        if self.beam_size > 1:
+            with no_grad():
+                encoded = self.decode_model.encode(source, lengths)
+            best = beam_search(self.decode_model, encoded, self.beam_size, max_length_ratio=MAX_LENGTH_RATIO,
+                               max_length_offset=MAX_LENGTH_OFFSET)
+            results["beam_tokens"] = as_matrix([nbest[0] for nbest in best])
+        return results
 
     def memory(self):
         """Peak bytes of the CuPy pool over one training step, over its use before; None on the CPU."""
@@ -181,7 +195,7 @@ def write_problem(path, ours, config, vocab):
         "source_vocab_size": vocab, "target_vocab_size": vocab, "embedding_size": config.embedding_size,
         "hidden_size": config.hidden_size, "dropout": config.dropout, "label_smoothing": LABEL_SMOOTHING,
         "lr": LEARNING_RATE, "clip": CLIP, "max_length_ratio": MAX_LENGTH_RATIO,
-        "max_length_offset": MAX_LENGTH_OFFSET}))}
+        "max_length_offset": MAX_LENGTH_OFFSET, "beam": ours.beam_size}))}
     for name, value in ours.model.state_dict().items():
         arrays[f"weight.{name}"] = backend.as_numpy(value.data)
     for kind, batches, parts in (("train", ours.train_batches, 4), ("decode", ours.decode_batches, 2)):
@@ -195,14 +209,21 @@ def check(ours, theirs):
     """One line comparing our results with the twin's (same weights, eval mode)."""
     loss_error = abs(ours["loss"] - float(theirs["loss"])) / abs(float(theirs["loss"]))
     norm_error = abs(ours["grad_norm"] - float(theirs["grad_norm"])) / float(theirs["grad_norm"])
-    our_tokens, their_tokens = ours["greedy_tokens"], theirs["greedy_tokens"]
-    width = min(our_tokens.shape[1], their_tokens.shape[1])
-    real = our_tokens[:, :width] != 0
-    agree = float((our_tokens[:, :width] == their_tokens[:, :width])[real].mean())
-    verdict = "ok" if loss_error < 1e-4 and norm_error < 1e-3 and agree > 0.99 else "MISMATCH"
+    agree = {name: token_agreement(ours[f"{name}_tokens"], theirs[f"{name}_tokens"])
+             for name in ("greedy", "beam") if f"{name}_tokens" in theirs}
+    verdict = "ok" if loss_error < 1e-4 and norm_error < 1e-3 and agree["greedy"] > 0.99 else "MISMATCH"
     return (f"check (same weights, eval mode): loss {ours['loss']:.5f} vs {float(theirs['loss']):.5f} "
-            f"(rel {loss_error:.1e}), gradient norm rel {norm_error:.1e}, greedy tokens equal "
-            f"{agree:.1%}: {verdict}")
+            f"(rel {loss_error:.1e}), gradient norm rel {norm_error:.1e}, "
+            + ", ".join(f"{name} tokens equal {value:.1%}" for name, value in agree.items()) + f": {verdict}")
+
+
+def token_agreement(ours, theirs):
+    """Fraction of our non-PAD tokens that the twin's (B, steps) matrix has at the same place."""
+    width = min(ours.shape[1], theirs.shape[1])
+    real = ours != 0
+    same = np.zeros_like(real)
+    same[:, :width] = ours[:, :width] == theirs[:, :width]
+    return float(same[real].mean())
 
 
 def print_counts(ours):
@@ -267,7 +288,12 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.clock == "cpu" and harness.THREADS != "1":
         parser.error("--clock cpu adds up the CPU time of every thread (spinning ones too): use it with --threads 1")
-    device = backend.normalize_device(args.device)
+    try:
+        device = backend.normalize_device(args.device)
+    except (RuntimeError, ValueError) as error:
+        parser.error(f"--device {args.device}: {error}")
+    if device != "cpu" and args.clock == "cpu":
+        parser.error("--clock cpu cannot see GPU work: use the wall clock (the default) with --device cuda")
     clock = harness.CLOCKS[args.clock]
 
     config = ModelConfig(embedding_size=args.hidden, hidden_size=args.hidden)
@@ -316,7 +342,7 @@ def main(argv=None):
         summarize("training", times["ours"]["train"], times["torch"]["train"], tokens, "target tok/s")
         summarize("greedy", times["ours"]["greedy"], times["torch"]["greedy"], sentences, "sentences/s")
         if args.beam > 1:
-            summarize(f"beam {args.beam}", times["ours"]["beam"], [], sentences, "sentences/s")
+            summarize(f"beam {args.beam}", times["ours"]["beam"], times["torch"]["beam"], sentences, "sentences/s")
         if device != "cpu":
             their_peak = worker.ask("memory")["peak_bytes"] if worker else None
             line = f"memory, one training step: ours {ours.memory() / 1e6:.1f} MB (CuPy pool peak)"

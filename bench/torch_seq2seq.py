@@ -13,7 +13,8 @@ PyTorch user writes for the same network, eager mode:
   picked with host indices, as ``Seq2Seq.loss`` does: the same work on both sides);
 - Adam, global gradient-norm clipping at 5 (as ``translator.training.Trainer``);
 - greedy decoding batched over the sentences, stopping when all are finished (one
-  ``finished.all()`` per step, as usually written).
+  ``finished.all()`` per step, as usually written); beam search the same way, B*K rows, one
+  ``topk`` over each sentence's K*V continuations per step, GNMT length penalty at the end.
 
 The module and parameter names are ``Seq2Seq``'s, so our ``state_dict`` loads here unchanged (the
 driver sends it): both sides start from the same weights, and ``results`` (loss and gradient norm
@@ -25,6 +26,7 @@ Token ids: PAD=0, BOS=1, EOS=2 (``translator.vocabulary``).
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import torch
@@ -163,6 +165,50 @@ def greedy_search(model, source, lengths, max_length_ratio=1.0, max_length_offse
     return torch.stack(tokens, dim=1).cpu(), scores.cpu()
 
 
+@torch.no_grad()
+def beam_search(model, source, lengths, beam_size, max_length_ratio=1.0, max_length_offset=1, alpha=1.0):
+    """Batched beam search of width K: (B, S) ids, (B,) CPU lengths -> (B, steps) CPU tokens of the best.
+
+    Every sentence keeps K rows; a finished row (EOS or the length limit) may only continue with
+    PAD at no cost, so it keeps its score. The best of the K final rows by
+    ``log_prob / ((5 + length) / 6) ** alpha`` is returned.
+    """
+    device, batch, K = source.device, source.shape[0], beam_size  # noqa: N806 - the K of the docstring
+    encoded = model.encode(source, lengths)
+    encoded = {name: value.repeat_interleave(K, dim=0) for name, value in encoded.items()}
+    limits = torch.floor(max_length_ratio * lengths.double() + max_length_offset).long().clamp(min=1)
+    limits_on_device = limits.repeat_interleave(K).to(device)
+    hidden, attentional = encoded["hidden"], encoded["attentional"]
+    previous = torch.full((batch * K,), BOS, dtype=torch.long, device=device)
+    scores = torch.full((batch, K), float("-inf"), device=device)
+    scores[:, 0] = 0.0  # the K rows start identical: only the first may expand
+    finished = torch.zeros(batch * K, dtype=torch.bool, device=device)
+    lengths_out = torch.zeros(batch * K, dtype=torch.long, device=device)
+    history = torch.zeros(batch * K, 0, dtype=torch.long, device=device)
+    first_row = (torch.arange(batch, device=device) * K)[:, None]
+    for step in range(int(limits.max())):
+        attentional, hidden = model.decoder.step(model.decoder.embedding(previous), hidden, attentional, encoded)
+        log_probs = torch.log_softmax(model.decoder.output(attentional), dim=-1)
+        log_probs[:, [PAD, BOS]] = float("-inf")
+        log_probs[finished] = float("-inf")
+        log_probs[finished, PAD] = 0.0
+        vocab = log_probs.shape[1]
+        candidates = (scores.reshape(-1, 1) + log_probs).reshape(batch, K * vocab)
+        scores, best = candidates.topk(K, dim=1)
+        rows = (first_row + torch.div(best, vocab, rounding_mode="floor")).reshape(-1)
+        tokens = (best % vocab).reshape(-1)
+        hidden, attentional = hidden[rows], attentional[rows]
+        history = torch.cat([history[rows], tokens[:, None]], dim=1)
+        lengths_out = lengths_out[rows] + (~finished[rows]).long()
+        finished = finished[rows] | (tokens == EOS) | (step + 1 >= limits_on_device)
+        if bool(finished.all()):
+            break
+        previous = tokens
+    penalty = ((5.0 + lengths_out.reshape(batch, K).float()) / 6.0) ** alpha
+    best = (scores / penalty).argmax(dim=1)
+    return history[(first_row[:, 0] + best)].cpu()
+
+
 def count_parameters(model) -> int:
     return sum(parameter.numel() for parameter in model.parameters())
 
@@ -171,7 +217,8 @@ class Seq2SeqProblem:
     """The driver's batches and weights on the twin; timed methods mirror ``bench/seq2seq_speed.py``.
 
     Input npz: ``config`` (a JSON string: vocabulary sizes, embedding/hidden sizes, dropout,
-    label_smoothing, lr, clip, max_length_ratio, max_length_offset), ``weight.<name>`` for every
+    label_smoothing, lr, clip, max_length_ratio, max_length_offset, beam: K > 1 to time beam search
+    too), ``weight.<name>`` for every
     entry of our ``state_dict``, and ``train_<i>_<part>`` / ``decode_<i>_<part>`` with parts
     ``source (B, S)``, ``lengths (B,)``, ``target_in``, ``target_out (B, T)`` (decode: the first two).
     """
@@ -198,6 +245,7 @@ class Seq2SeqProblem:
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=c["lr"])
         self.train_batches = self._batches(data, "train", 4)
         self.decode_batches = self._batches(data, "decode", 2)
+        self.timed = TIMED + (("beam",) if c.get("beam", 0) > 1 else ())
 
     @staticmethod
     def _batches(data, kind, parts):
@@ -209,7 +257,7 @@ class Seq2SeqProblem:
             index += 1
         return batches
 
-    def _sync(self):
+    def sync(self):
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
 
@@ -227,7 +275,7 @@ class Seq2SeqProblem:
         self.model.train()
         for batch in self.train_batches:
             self._train_step(*batch)
-        self._sync()
+        self.sync()
 
     def _greedy(self, source, lengths):
         return greedy_search(self.decode_model, source.to(self.device), lengths,
@@ -237,16 +285,23 @@ class Seq2SeqProblem:
         """Greedy decoding of every decode batch (the copies back to the host end each batch)."""
         for source, lengths in self.decode_batches:
             self._greedy(source, lengths)
-        self._sync()
+        self.sync()
+
+    def beam(self):
+        """Beam search (width ``config["beam"]``) of every decode batch."""
+        for source, lengths in self.decode_batches:
+            beam_search(self.decode_model, source.to(self.device), lengths, self.config["beam"],
+                        self.config["max_length_ratio"], self.config["max_length_offset"])
+        self.sync()
 
     def warm_up(self):
         self.time(1)
 
-    def time(self, repeats, clock):
-        return time_methods(self, TIMED, repeats, clock)
+    def time(self, repeats, clock=time.perf_counter):
+        return time_methods(self, self.timed, repeats, clock)
 
     def results(self):
-        """Eval-mode loss and gradient norm on the first training batch, greedy tokens of the first decode batch.
+        """Eval-mode loss and gradient norm on the first training batch, greedy (and beam) tokens of the first decode batch.
 
         Call before training (``train`` changes the weights); leaves the weights unchanged.
         """
@@ -260,18 +315,24 @@ class Seq2SeqProblem:
             torch.stack([torch.linalg.vector_norm(p.grad) for p in self.model.parameters() if p.grad is not None]))
         self.optimizer.zero_grad()
         tokens, scores = self._greedy(*self.decode_batches[0])
-        return {"loss": np.float64(loss.item()), "grad_norm": np.float64(grad_norm.item()),
-                "greedy_tokens": tokens.numpy(), "greedy_log_probs": scores.numpy(),
-                "parameters": np.int64(count_parameters(self.model))}
+        results = {"loss": np.float64(loss.item()), "grad_norm": np.float64(grad_norm.item()),
+                   "greedy_tokens": tokens.numpy(), "greedy_log_probs": scores.numpy(),
+                   "parameters": np.int64(count_parameters(self.model))}
+        if "beam" in self.timed:
+            source, lengths = self.decode_batches[0]
+            results["beam_tokens"] = beam_search(self.decode_model, source.to(self.device), lengths,
+                                                 self.config["beam"], self.config["max_length_ratio"],
+                                                 self.config["max_length_offset"]).numpy()
+        return results
 
     def memory(self):
         """Peak bytes one training step allocates on the GPU over what was allocated before it; None on the CPU."""
         if self.device.type != "cuda":
             return None
-        self._sync()
+        self.sync()
         baseline = torch.cuda.memory_allocated(self.device)
         torch.cuda.reset_peak_memory_stats(self.device)
         self.model.train()
         self._train_step(*self.train_batches[0])
-        self._sync()
+        self.sync()
         return torch.cuda.max_memory_allocated(self.device) - baseline

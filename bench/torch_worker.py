@@ -21,7 +21,7 @@ gradients ``grad_x``, ``grad_h0``, ``grad_c0``, ``grad_weight_ih``, ``grad_weigh
 ``grad_bias_ih``, ``grad_bias_hh`` for checking.
 
 Mode ``seq2seq``: the translator's PyTorch twin (``bench/torch_seq2seq.py``, whose docstring
-describes its npz), timed ``train`` and ``greedy``.
+describes its npz), timed ``train``, ``greedy`` and (when the npz asks) ``beam``.
 
 ``--device cuda``: the problem lives on the GPU (cuDNN for the layers), and every timed call
 ends with ``torch.cuda.synchronize()``, so the wall clock sees the GPU's work.
@@ -50,6 +50,8 @@ TIMED = ("forward_inference", "forward", "forward_backward")
 class TorchProblem:
     """A one-layer torch.nn.LSTM/GRU/RNN loaded with the npz's weights and inputs."""
 
+    timed = TIMED
+
     def __init__(self, mode, data, device="cpu"):
         self.mode = mode
         self.device = torch.device(device)
@@ -69,6 +71,7 @@ class TorchProblem:
         self.module = module.to(self.device)
         self.parameters = [getattr(module, name + "_l0") for name in names]
         self.names = names
+
         def tensor(name, requires_grad=False, state=False):
             value = torch.from_numpy(data[name])
             value = (value[None] if state else value).to(self.device)
@@ -112,7 +115,7 @@ class TorchProblem:
         self.time(2)                                   # oneDNN primitives / cuDNN plans, allocators
 
     def time(self, repeats, clock=time.perf_counter):
-        return time_methods(self, TIMED, repeats, clock)
+        return time_methods(self, self.timed, repeats, clock)
 
     def memory(self):
         """Peak bytes of one forward+backward over those allocated before it, on the GPU; None on the CPU."""
@@ -175,10 +178,10 @@ def main(argv=None):
     with np.load(args.data) as data:
         arrays = {k: data[k] for k in data.files}
     if args.mode == "seq2seq":
-        from torch_seq2seq import TIMED as timed, Seq2SeqProblem
+        from torch_seq2seq import Seq2SeqProblem
         problem = Seq2SeqProblem(arrays, args.device)
     else:
-        timed, problem = TIMED, TorchProblem(args.mode, arrays, args.device)
+        problem = TorchProblem(args.mode, arrays, args.device)
     if args.serve:
         ready = {"ready": True, "torch": torch.__version__, "device": args.device,
                  "cudnn": torch.backends.cudnn.version() if args.device != "cpu" else None}
@@ -190,11 +193,11 @@ def main(argv=None):
         serve(problem, clock)
         return
     problem.warm_up()
-    times = {name: [] for name in timed}
+    times = {name: [] for name in problem.timed}
     for _ in range(args.rounds):
         for name, seconds in problem.time(args.repeats, clock).items():
             times[name].extend(seconds)
-    for name in timed:
+    for name in problem.timed:
         print(f"{name:18s} median {np.median(times[name]) * 1e3:8.2f} ms  "
               f"spread {np.percentile(times[name], 10) * 1e3:.2f}-{np.percentile(times[name], 90) * 1e3:.2f}")
     if args.out:
