@@ -148,17 +148,12 @@ class Decoder(nn.Module):
             hidden.append(x)
         if self.attention is None:
             return self.dropout(x), DecoderState(hidden, cells, None), None
-        context, weights = self._attend(x, encoder_output)
-        attentional = self.dropout(self.combine(cat([x, context], dim=1)).tanh())
+        # scores, masked softmax, context and tanh(W_c [h; context]): one fused engine node
+        attentional, weights = self.attention.attentional(x, encoder_output.outputs, self.combine.weight,
+                                                          encoder_output.mask, projected_keys=encoder_output.keys)
+        attentional = self.dropout(attentional)
         feed = attentional if self.config.input_feeding else None
         return attentional, DecoderState(hidden, cells, feed), weights
-
-    def _attend(self, query: Tensor, encoder_output: EncoderOutput):
-        """(B, H) query -> context (B, He), weights (B, S), masked at padding."""
-        if encoder_output.keys is not None:
-            return self.attention(query, encoder_output.outputs, mask=encoder_output.mask,
-                                  projected_keys=encoder_output.keys)
-        return self.attention(query, encoder_output.outputs, mask=encoder_output.mask)
 
     def logits(self, attentional: Tensor) -> Tensor:
         """Output layer: (*, H) pre-output vectors -> (*, V) unnormalised scores (one matmul)."""

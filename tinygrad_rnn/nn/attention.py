@@ -17,8 +17,9 @@ context rather than NaN, so it is at least inert.
 from __future__ import annotations
 
 from .. import backend
-from ..tensor import Tensor, where
+from ..tensor import Tensor, cat, where
 from . import functional as F
+from .attention_step import attentional_step
 from .layers import Linear
 from .module import Module
 
@@ -58,7 +59,38 @@ def _check(query: Tensor, keys: Tensor, query_size: int | None, key_size: int | 
         raise ValueError(f"{name}: keys have size {keys.shape[2]}, expected key_size={key_size}")
 
 
-class AdditiveAttention(Module):
+class _Attention(Module):
+    """What the three layers share: Luong's attentional vector, fused or composed."""
+
+    score = ""
+
+    def attentional(self, query: Tensor, values: Tensor, combine_weight: Tensor, mask=None,
+                    projected_keys: Tensor | None = None, fused: bool = True) -> tuple[Tensor, Tensor]:
+        """One decoder step's ``tanh(W_c [query; context])`` and attention weights, keys = ``values``.
+
+        ``query (B, query_size)``, ``values (B, S, key_size)``, ``combine_weight (O, query_size + key_size)``
+        (``W_c``, no bias), ``mask (B, S)``; ``projected_keys`` as for ``forward``.
+        Returns ``attentional (B, O)`` and ``weights (B, S)``.
+
+        ``fused=True`` runs one autograd node (:mod:`tinygrad_rnn.nn.attention_step`);
+        ``fused=False`` this layer's ``forward`` and the combine layer from engine ops, its twin.
+        """
+        sizes = (None, query.shape[-1]) if self.score == "dot" else (self.query_size, self.key_size)
+        _check(query, values, *sizes, type(self).__name__)
+        if not fused:
+            extra = {} if self.score != "additive" else {"projected_keys": projected_keys}
+            context, weights = self(query, values, mask=mask, **extra)
+            return (cat([query, context], dim=1) @ combine_weight.T).tanh(), weights
+        if self.score == "additive":
+            keys = self.project_keys(values) if projected_keys is None else projected_keys
+            return attentional_step(query, values, combine_weight, mask, score="additive",
+                                    query_weight=self.query_layer.weight, energy_weight=self.energy_layer.weight,
+                                    projected_keys=keys)
+        weight = self.query_layer.weight if self.score == "general" else None
+        return attentional_step(query, values, combine_weight, mask, score=self.score, query_weight=weight)
+
+
+class AdditiveAttention(_Attention):
     """Bahdanau attention: ``score(q, k_s) = v^T tanh(W_q q + W_k k_s)``.
 
     ``AdditiveAttention(query_size, key_size, hidden_size)``; parameters
@@ -68,6 +100,8 @@ class AdditiveAttention(Module):
     A decoder reuses the same keys at every step: compute ``project_keys(keys)``
     once and pass it as ``projected_keys`` to each ``forward`` call.
     """
+
+    score = "additive"
 
     def __init__(self, query_size: int, key_size: int, hidden_size: int):
         super().__init__()
@@ -94,8 +128,10 @@ class AdditiveAttention(Module):
         return f"query_size={self.query_size}, key_size={self.key_size}, hidden_size={self.hidden_size}"
 
 
-class DotAttention(Module):
+class DotAttention(_Attention):
     """Luong ``dot`` attention: ``score(q, k_s) = q . k_s`` (``query_size`` must equal ``key_size``). No parameters."""
+
+    score = "dot"
 
     def forward(self, query: Tensor, keys: Tensor, values: Tensor | None = None, mask=None):
         """``-> context (B, value_size), weights (B, S)``."""
@@ -104,13 +140,15 @@ class DotAttention(Module):
         return attend(scores, keys if values is None else values, mask)
 
 
-class GeneralAttention(Module):
+class GeneralAttention(_Attention):
     """Luong ``general`` attention: ``score(q, k_s) = q^T W k_s``.
 
     ``GeneralAttention(query_size, key_size)``; parameter ``weight (query_size, key_size)``
     held as ``query_layer.weight`` of shape ``(key_size, query_size)`` (``= W^T``): the query is
     projected once (``W^T q``) instead of projecting all ``S`` keys.
     """
+
+    score = "general"
 
     def __init__(self, query_size: int, key_size: int):
         super().__init__()
