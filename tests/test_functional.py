@@ -137,6 +137,60 @@ def test_cross_entropy_errors_speak_to_the_user():
         F.cross_entropy(logits, [0, 1, 2], label_smoothing=1.5)
 
 
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("with_bias", [True, False])
+@pytest.mark.parametrize("options", CASES, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()) or "default")
+def test_linear_cross_entropy_equals_composed_with_every_gradient(options, with_bias, device):
+    """The fused output layer + loss against ``cross_entropy(x @ W.T + b)`` and its composed twin, float64."""
+    x, weight, bias = rng.standard_normal((7, 3)), rng.standard_normal((5, 3)), rng.standard_normal(5)
+    target = np.array([0, 2, 4, 2, 1, 0, 3])
+    upstream = rng.standard_normal(7) if options.get("reduction") == "none" else None
+    results = []
+    for way in ("fused", "cross_entropy", "composed"):
+        leaves = [tensor64(a, device) for a in (x, weight, bias)]
+        b = leaves[2] if with_bias else None
+        if way == "fused":
+            loss = F.linear_cross_entropy(leaves[0], leaves[1], b, target, **options)
+        else:
+            logits = leaves[0] @ leaves[1].T + (b if with_bias else 0.0)
+            loss = (F.cross_entropy(logits, target, **options) if way == "cross_entropy"
+                    else _composed_nll(F.log_softmax(logits, 1), target, **options))
+        loss.backward(None if upstream is None else tg.Tensor(upstream, device=device))
+        results.append([loss.numpy()] + [leaf.grad.numpy() for leaf in leaves[:3 if with_bias else 2]])
+    for other in results[1:]:
+        for ours, theirs in zip(results[0], other):
+            np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(results[0][0], np_cross_entropy(x @ weight.T + (bias if with_bias else 0), target,
+                                                               **options), rtol=1e-12)
+
+
+@pytest.mark.parametrize("options", [dict(), dict(label_smoothing=0.2, ignore_index=2), dict(reduction="none")])
+def test_linear_cross_entropy_gradcheck_and_retained_graph(options):
+    x, weight, bias = (tensor64(rng.standard_normal(shape)) for shape in [(5, 3), (4, 3), (4,)])
+    target = np.array([0, 2, 3, 2, 1])
+    tg.gradcheck(lambda x, w, b: F.linear_cross_entropy(x, w, b, target, **options), [x, weight, bias])
+    # backward works on its softmax buffer in place, unless the graph is kept for a second backward
+    loss = F.linear_cross_entropy(x, weight, bias, target, **options).sum()
+    x.grad = None
+    loss.backward(retain_graph=True)
+    first = x.grad.numpy().copy()
+    loss.backward()
+    np.testing.assert_allclose(x.grad.numpy(), 2 * first, rtol=1e-12)
+
+
+def test_linear_cross_entropy_errors_speak_to_the_user():
+    x, weight = tg.randn(3, 4), tg.randn(5, 4)
+    with pytest.raises(IndexError, match="target 5 is out of range for 5 classes"):
+        F.linear_cross_entropy(x, weight, None, [0, 5, 1])
+    with pytest.raises(ValueError, match="expects input"):
+        F.linear_cross_entropy(x, weight.T, None, [0, 1, 2])
+    with pytest.raises(ValueError, match="bias should have shape"):
+        F.linear_cross_entropy(x, weight, tg.randn(4), [0, 1, 2])
+    with pytest.raises(ValueError, match="target should be"):
+        F.linear_cross_entropy(x, weight, None, [0, 1])
+    assert np.isnan(F.linear_cross_entropy(x, weight, None, [-100, -100, -100]).item())
+
+
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 def test_nll_loss_matches_numpy_and_gradchecks(reduction):
     log_probs = np_log_softmax(rng.standard_normal((5, 3)), 1)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinygrad_rnn import Tensor, backend, nn, no_grad, stack
+from tinygrad_rnn import Tensor, backend, cat, nn, no_grad, stack
 
 from translator.decoder import Decoder, DecoderState, EncoderOutput
 from translator.encoder import Encoder
@@ -123,62 +123,78 @@ class Seq2Seq(nn.Module):
         ``1 - ratio`` (one draw per step from ``tinygrad_rnn.backend.rng``, so seeding reproduces it),
         the model's own argmax prediction instead of the reference token.
         """
+        return stack(self._decode(source, source_lengths, target_in, teacher_forcing_ratio), dim=1)
+
+    def _decode(self, source, source_lengths, target_in, teacher_forcing_ratio: float) -> list[Tensor]:
+        """The decoder loop of training: one (B, H) pre-output vector per target position, T of them."""
         if not 0.0 <= teacher_forcing_ratio <= 1.0:
             raise ValueError(f"teacher_forcing_ratio must be in [0, 1], got {teacher_forcing_ratio}")
-        target_in = backend.as_numpy(target_in.data if isinstance(target_in, Tensor) else target_in)
+        target_in = target_in.data if isinstance(target_in, Tensor) else np.asarray(target_in)
         encoder_output = self.encode(source, source_lengths)
-        steps = target_in.shape[1]
+        batch, steps = target_in.shape
         state = encoder_output.final
         attentionals = []
         if teacher_forcing_ratio == 1.0:
-            # All reference inputs embedded at once (one gather, one dropout), then cut per step.
-            embedded = self.embed_target(target_in.T)  # (T, B, E)
-            inputs = [piece.reshape(piece.shape[1:]) for piece in embedded.split(1, dim=0)]
+            # All reference inputs embedded at once, time-major (one gather, one dropout), then cut
+            # into the T steps' (B, E) inputs by one split.
+            time_major = target_in.T.reshape(-1)  # a copy: (T*B,) ids, step t at rows t*B..(t+1)*B-1
+            inputs = self.embed_target(time_major).split(batch, dim=0)
             for t in range(steps):
                 attentional, state, _ = self.decoder.forward_step(inputs[t], state, encoder_output)
                 attentionals.append(attentional)
-        else:
-            previous = target_in[:, 0]
-            for t in range(steps):
-                if t and backend.rng.random() >= teacher_forcing_ratio:
-                    with no_grad():
-                        predicted = self.decoder.logits(attentionals[-1].detach()).argmax(dim=1).numpy()
-                    # Positions whose reference is padding keep PAD (the loss ignores them anyway).
-                    previous = np.where(target_in[:, t] == PAD, PAD, predicted)
-                elif t:
-                    previous = target_in[:, t]
-                attentional, state, _ = self.decoder.forward_step(self.embed_target(previous), state,
-                                                                  encoder_output)
-                attentionals.append(attentional)
-        return stack(attentionals, dim=1)
+            return attentionals
+        # The model's own predictions stay on the device; the reference is checked and copied once.
+        reference = self.decoder.embedding.weight.device
+        target = backend.to_device(self._checked_ids(target_in), reference)
+        previous = target[:, 0]
+        for t in range(steps):
+            if t and backend.rng.random() >= teacher_forcing_ratio:
+                with no_grad():
+                    predicted = self.decoder.logits(attentionals[-1].detach()).data.argmax(axis=1)
+                # Positions whose reference is padding keep PAD (the loss ignores them anyway).
+                previous = backend.get_array_module(predicted).where(target[:, t] == PAD, PAD, predicted)
+            elif t:
+                previous = target[:, t]
+            attentional, state, _ = self.decoder.forward_step(self.embed_target(previous), state, encoder_output)
+            attentionals.append(attentional)
+        return attentionals
+
+    def _checked_ids(self, target_in):
+        """Host target ids, range-checked against the target vocabulary before they go to the device."""
+        if backend.get_array_module(target_in) is np and target_in.size and (
+                (target_in < 0) | (target_in >= self.target_vocab_size)).any():
+            raise IndexError(f"target ids span {int(target_in.min())}..{int(target_in.max())} but the target "
+                             f"vocabulary has {self.target_vocab_size} tokens (0..{self.target_vocab_size - 1})")
+        return target_in
 
     def loss(self, source, source_lengths, target_in, target_out, *, label_smoothing: float = 0.0,
              teacher_forcing_ratio: float = 1.0, reduction: str = "mean") -> Tensor:
         """Mean token cross-entropy of a batch, equal to ``cross_entropy(forward(...), target_out, ignore_index=PAD)``.
 
-        Faster than that: the output projection and the softmax, the most expensive part of a
-        training step, run only on the non-PAD target positions (one ``(N, H) @ (H, V)`` matmul,
-        N = number of target tokens), not on all B*T.
+        Faster than that: after the decoder loop, the output projection and the softmax, the most
+        expensive part of a training step, run once (``linear_cross_entropy``: one fused node) on the
+        non-PAD target positions only (one ``(N, H) @ (H, V)`` product, N = number of target tokens).
 
         Args:
             source, source_lengths, target_in: as :meth:`forward`.
-            target_out: (B, T) int ids to predict (EOS last, PAD-padded).
+            target_out: (B, T) int ids to predict (EOS last, PAD-padded), on the host.
             label_smoothing: as ``tinygrad_rnn.nn.functional.cross_entropy``.
             reduction: ``"mean"`` over the N target tokens, or ``"sum"``.
         Returns:
-            a 0-d Tensor.
+            a 0-d Tensor (on the device: reading it is the caller's choice).
         """
-        target_out = backend.as_numpy(target_out.data if isinstance(target_out, Tensor) else target_out)
-        pre_output = self.pre_output(source, source_lengths, target_in, teacher_forcing_ratio)
-        targets = target_out.reshape(-1)
+        if reduction not in ("mean", "sum"):
+            raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
+        target_out = backend.as_numpy(target_out.data) if isinstance(target_out, Tensor) else np.asarray(target_out)
+        targets = target_out.T.reshape(-1)  # time-major, as the decoder's outputs are joined below
         rows = np.flatnonzero(targets != PAD)
         if len(rows) == 0:
             raise ValueError("target_out has no tokens (all PAD): nothing to compute a loss on")
-        picked = pre_output.reshape(-1, pre_output.shape[-1])[backend.to_device(rows, pre_output.device)]
-        if reduction not in ("mean", "sum"):
-            raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
-        return nn.functional.cross_entropy(self.decoder.logits(picked), targets[rows],
-                                           label_smoothing=label_smoothing, reduction=reduction)
+        pre_output = cat(self._decode(source, source_lengths, target_in, teacher_forcing_ratio), dim=0)  # (T*B, H)
+        picked = pre_output[backend.to_device(rows, pre_output.device)]
+        output = self.decoder.output
+        return nn.functional.linear_cross_entropy(picked, output.weight, output.bias, targets[rows],
+                                                  label_smoothing=label_smoothing, reduction=reduction)
 
     def logits(self, pre_output: Tensor) -> Tensor:
         """The output layer on pre-output vectors: (*, H) -> (*, V)."""

@@ -1,19 +1,22 @@
 """Stateless layer functions, with ``torch.nn.functional``'s names and semantics.
 
-Everything here is composed from the engine's primitives except two deliberate
+Everything here is composed from the engine's primitives except three deliberate
 fused Functions, each tested against its composed twin:
 
 - ``cross_entropy``: log-softmax and negative log-likelihood in one node with
   the hand-written gradient ``softmax - onehot`` (it runs on ``(B*T, vocab)``
   logits every training step). Its composed twin is
   ``_composed_nll(log_softmax(x, 1), ...)``.
+- ``linear_cross_entropy``: the output layer ``x W^T + b`` and that loss in one
+  node (a decoder's whole output side after its loop); twin:
+  ``cross_entropy(x @ W.T + b, ...)``.
 - ``embedding``: a row gather whose backward scatter-adds into the weight
   and leaves the ``padding_idx`` row without gradient.
 """
 from __future__ import annotations
 
 from .. import backend
-from ..autograd import Function
+from ..autograd import Function, retaining_graph
 from ..tensor import Tensor
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -36,20 +39,25 @@ def _check_reduction(reduction):
         raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
 
 
-def _integer_array(values, device: str, requirement: str):
-    """A Tensor, array or list of ints as a backend int array on ``device``; TypeError otherwise."""
+def _host_or_device_array(values):
+    """A Tensor's array, a backend array, or a list made a NumPy array (nothing is copied to a device)."""
     array = values.data if isinstance(values, Tensor) else values
-    if not backend.is_array(array):
-        array = backend.numpy.asarray(array)
-    array = backend.to_device(array, device)
-    if array.dtype.kind not in "iu":
-        raise TypeError(f"{requirement}, got dtype {array.dtype}")
-    return array
+    return array if backend.is_array(array) else backend.numpy.asarray(array)
+
+
+def _on_host(array) -> bool:
+    """True for NumPy data: checks on it cost no wait for a GPU (on the CPU backend everything is NumPy)."""
+    return backend.get_array_module(array) is backend.numpy
 
 
 def _flatten_classes(input: Tensor, target):
-    """``(N, C, d1, ...)``/``(C,)`` scores and matching targets -> ``(M, C)``, ``(M,)`` and the per-item shape."""
-    target = _integer_array(target, input.device, "targets must be integer class indices")
+    """``(N, C, d1, ...)``/``(C,)`` scores and matching targets -> ``(M, C)``, ``(M,)`` and the per-item shape.
+
+    The targets stay where they are (host or device): :func:`_prepare_targets` checks and moves them.
+    """
+    target = _host_or_device_array(target)
+    if target.dtype.kind not in "iu":
+        raise TypeError(f"targets must be integer class indices, got dtype {target.dtype}")
     item_shape = () if input.ndim == 1 else (input.shape[0],) + input.shape[2:]
     if tuple(target.shape) != item_shape:
         raise ValueError(f"target shape {tuple(target.shape)} does not match the scores {input.shape}: expected "
@@ -61,15 +69,75 @@ def _flatten_classes(input: Tensor, target):
     return input, target.reshape(-1), item_shape
 
 
-def _check_targets(target, classes: int, ignore_index: int):
-    xp = backend.get_array_module(target)
+def _prepare_targets(target, classes: int, ignore_index: int, device: str):
+    """``(M,)`` int targets -> ``(target, valid, count)`` on ``device``: ``valid`` marks the rows that count.
+
+    Host (NumPy) targets are range-checked on the host before the upload, and their ``count`` is
+    an int. Targets already on a GPU are not checked (that would make the host wait for the GPU,
+    every training step) and their ``count`` stays a 0-d device array.
+    """
+    if _on_host(target):
+        valid = target != ignore_index
+        bad = valid & ((target < 0) | (target >= classes))
+        if bad.any():
+            value = int(target[bad.argmax()])
+            raise IndexError(f"target {value} is out of range for {classes} classes (use 0..{classes - 1}, "
+                             f"or ignore_index={ignore_index} for positions to skip)")
+        count = int(valid.sum())
+        target = backend.to_device(target, device)
+        return target, target != ignore_index, count
     valid = target != ignore_index
-    bad = valid & ((target < 0) | (target >= classes))
-    if bool(bad.any()):
-        value = int(target[xp.argmax(bad)])
-        raise IndexError(f"target {value} is out of range for {classes} classes (use 0..{classes - 1}, "
-                         f"or ignore_index={ignore_index} for positions to skip)")
-    return valid
+    return target, valid, valid.sum()
+
+
+def _softmax_loss(logits, target, valid, label_smoothing: float):
+    """Per-row smoothed cross-entropy ``(M,)`` (0 where not ``valid``) and the softmax ``(M, C)``.
+
+    Overwrites ``logits`` with the softmax (the caller keeps it for backward). With ``p = softmax(x)``,
+    ``eps`` the smoothing and ``t`` the target: ``loss = (1 - eps) (logZ - x_t) + eps (logZ - mean_c x_c)``.
+    """
+    xp = backend.get_array_module(logits)
+    safe_target = xp.where(valid, target, 0)
+    logits -= logits.max(axis=1, keepdims=True)
+    target_logit = xp.take_along_axis(logits, safe_target[:, None], axis=1)[:, 0]
+    mean_logit = logits.mean(axis=1) if label_smoothing else None
+    probs = xp.exp(logits, out=logits)
+    normaliser = probs.sum(axis=1)
+    log_z = xp.log(normaliser)
+    probs /= normaliser[:, None]
+    loss = log_z - target_logit
+    if label_smoothing:
+        loss = (1 - label_smoothing) * loss + label_smoothing * (log_z - mean_logit)
+    return xp.where(valid, loss, xp.zeros((), dtype=loss.dtype)), probs
+
+
+def _reduce_rows(loss, count, reduction: str):
+    """Row losses ``(M,)`` -> ``"none"``: themselves; ``"sum"``; ``"mean"`` over ``count`` rows (NaN for none)."""
+    xp = backend.get_array_module(loss)
+    if reduction == "none":
+        return loss
+    total = loss.sum()
+    if reduction == "mean":
+        if isinstance(count, int):
+            total = total / loss.dtype.type(count) if count else loss.dtype.type("nan")
+        else:  # a device count: no host decision
+            total = xp.where(count > 0, total / xp.maximum(count, 1).astype(loss.dtype), loss.dtype.type("nan"))
+    return xp.asarray(total, dtype=loss.dtype)
+
+
+def _grad_logits(probs, g, target, valid, count, label_smoothing: float, reduction: str, in_place: bool):
+    """d(loss)/d(logits) ``(M, C) = scale * (p - (1 - eps) onehot(t) - eps / C)``, ``scale`` each row's weight."""
+    xp = backend.get_array_module(probs)
+    if reduction == "mean":
+        g = g / (g.dtype.type(max(count, 1)) if isinstance(count, int) else xp.maximum(count, 1).astype(g.dtype))
+    scale = xp.where(valid, g, xp.zeros((), dtype=g.dtype))  # (M,)
+    grad = probs if in_place else probs.copy()
+    grad *= scale[:, None]
+    if label_smoothing:
+        grad -= (label_smoothing / grad.shape[1]) * scale[:, None]
+    rows = xp.arange(grad.shape[0])
+    grad[rows, xp.where(valid, target, 0)] -= (1 - label_smoothing) * scale
+    return grad
 
 
 class _CrossEntropy(Function):
@@ -80,43 +148,41 @@ class _CrossEntropy(Function):
     ``dloss/dx = p - (1 - eps) * onehot(t) - eps / C``; ignored rows give 0.
     """
 
-    def forward(self, logits, target, valid=None, label_smoothing=0.0, reduction="mean"):
-        xp = backend.get_array_module(logits)
-        rows, classes = logits.shape
-        self.rows = xp.arange(rows)
-        self.safe_target = xp.where(valid, target, 0)
-        self.valid, self.eps, self.reduction = valid, label_smoothing, reduction
-        shifted = logits - logits.max(axis=1, keepdims=True)
-        target_logit = shifted[self.rows, self.safe_target]
-        mean_logit = shifted.mean(axis=1) if label_smoothing else None
-        probs = xp.exp(shifted, out=shifted)  # reuse the buffer: it is saved for backward
-        normaliser = probs.sum(axis=1)
-        log_z = xp.log(normaliser)
-        probs /= normaliser[:, None]
-        self.probs = probs
-        loss = log_z - target_logit
-        if label_smoothing:
-            loss = (1 - label_smoothing) * loss + label_smoothing * (log_z - mean_logit)
-        loss = xp.where(valid, loss, xp.zeros((), dtype=loss.dtype))
-        self.count = int(valid.sum())
-        if reduction == "none":
-            return loss
-        total = loss.sum()
-        if reduction == "mean":
-            total = total / logits.dtype.type(self.count) if self.count else logits.dtype.type("nan")
-        return xp.asarray(total, dtype=logits.dtype)
+    def forward(self, logits, target, valid=None, count=0, label_smoothing=0.0, reduction="mean"):
+        self.target, self.valid, self.count = target, valid, count
+        self.eps, self.reduction = label_smoothing, reduction
+        loss, self.probs = _softmax_loss(logits.copy(), target, valid, label_smoothing)
+        return _reduce_rows(loss, count, reduction)
 
     def backward(self, g):
-        xp = backend.get_array_module(g)
-        zero = xp.zeros((), dtype=g.dtype)
-        if self.reduction == "mean":
-            g = g / g.dtype.type(max(self.count, 1))
-        scale = xp.where(self.valid, g, zero)  # (M,): the weight of each row's loss
-        grad = self.probs * scale[:, None]
-        grad[self.rows, self.safe_target] -= (1 - self.eps) * scale
-        if self.eps:
-            grad -= (self.eps / grad.shape[1]) * scale[:, None]
-        return grad, None
+        return _grad_logits(self.probs, g, self.target, self.valid, self.count, self.eps, self.reduction,
+                            in_place=False), None
+
+
+class _LinearCrossEntropy(Function):
+    """``cross_entropy(x W^T + b, t)`` in one node: the output layer and the loss of ``(N, H)`` rows.
+
+    Forward: ``logits = x W^T + b`` (one ``(N, H) @ (H, C)`` product) then the smoothed loss of
+    :class:`_CrossEntropy`, on a buffer that becomes the softmax. Backward, with ``G`` the logits'
+    gradient (computed in that buffer): ``dx = G W``, ``dW = G^T x``, ``db = sum_rows G``.
+    """
+
+    def forward(self, x, weight, bias, target, valid=None, count=0, label_smoothing=0.0, reduction="mean"):
+        self.x, self.weight = x, weight
+        self.target, self.valid, self.count = target, valid, count
+        self.eps, self.reduction = label_smoothing, reduction
+        logits = x @ weight.T
+        if bias is not None:
+            logits += bias
+        loss, self.probs = _softmax_loss(logits, target, valid, label_smoothing)
+        return _reduce_rows(loss, count, reduction)
+
+    def backward(self, g):
+        grad = _grad_logits(self.probs, g, self.target, self.valid, self.count, self.eps, self.reduction,
+                            in_place=not retaining_graph())
+        needs = self.needs_input_grad
+        return (grad @ self.weight if needs[0] else None, grad.T @ self.x if needs[1] else None,
+                grad.sum(axis=0) if needs[2] else None, None)
 
 
 def _reduce(loss: Tensor, valid_count, reduction: str) -> Tensor:
@@ -132,13 +198,13 @@ def _composed_nll(log_probs: Tensor, target, ignore_index=-100, reduction="mean"
     flat, target, item_shape = _flatten_classes(log_probs, target)
     rows, classes = flat.shape
     xp = backend.get_array_module(flat.data)
-    valid = _check_targets(target, classes, ignore_index)
+    target, valid, count = _prepare_targets(target, classes, ignore_index, flat.device)
     picked = flat[xp.arange(rows), xp.where(valid, target, 0)]
     loss = -picked
     if label_smoothing:
         loss = (1 - label_smoothing) * loss - label_smoothing * flat.mean(1)
     loss = loss * Tensor._wrap(valid.astype(flat.dtype))
-    count = int(valid.sum())
+    count = int(count)  # the reference may wait for the device
     if reduction == "mean" and count == 0:
         return loss.sum() * float("nan")
     return _reduce(loss.reshape(item_shape), count, reduction)
@@ -156,6 +222,12 @@ def nll_loss(input: Tensor, target, ignore_index: int = -100, reduction: str = "
     return _composed_nll(input, target, ignore_index, reduction)
 
 
+def _check_loss_options(reduction, label_smoothing):
+    _check_reduction(reduction)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
+
+
 def cross_entropy(input: Tensor, target, *, ignore_index: int = -100, reduction: str = "mean",
                   label_smoothing: float = 0.0) -> Tensor:
     """``nll_loss(log_softmax(input, 1), target)`` with PyTorch's label smoothing, fused.
@@ -166,15 +238,41 @@ def cross_entropy(input: Tensor, target, *, ignore_index: int = -100, reduction:
     with ``eps = label_smoothing``; positions whose target is ``ignore_index``
     give 0 and are left out of the ``"mean"``. Returns a 0-d Tensor, or the
     target's shape for ``reduction="none"``.
+
+    Targets given on the host (a list, a NumPy array) are range-checked there before they are
+    copied to the device; targets already on a GPU are not (the check would wait for the GPU).
     """
-    _check_reduction(reduction)
-    if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
+    _check_loss_options(reduction, label_smoothing)
     flat, target, item_shape = _flatten_classes(input, target)
-    valid = _check_targets(target, flat.shape[1], ignore_index)
-    loss = _CrossEntropy.apply(flat, target, valid=valid, label_smoothing=float(label_smoothing),
+    target, valid, count = _prepare_targets(target, flat.shape[1], ignore_index, flat.device)
+    loss = _CrossEntropy.apply(flat, target, valid=valid, count=count, label_smoothing=float(label_smoothing),
                                reduction=reduction)
     return loss.reshape(item_shape) if reduction == "none" else loss
+
+
+def linear_cross_entropy(input: Tensor, weight: Tensor, bias: Tensor | None, target, *, ignore_index: int = -100,
+                         reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
+    """``cross_entropy(input @ weight.T + bias, target, ...)`` as one fused node.
+
+    ``input``: ``(N, H)``; ``weight``: ``(C, H)``; ``bias``: ``(C,)`` or None; ``target``: ``(N,)`` int.
+    The output layer and the loss of every row at once: one ``(N, H) @ (H, C)`` product whose
+    ``(N, C)`` result becomes the softmax and then, in backward, the logits' gradient, so no
+    other ``(N, C)`` array is made. Options, result and target checks as :func:`cross_entropy`.
+    Its composed twin is ``cross_entropy(input @ weight.T + bias, target)``.
+    """
+    _check_loss_options(reduction, label_smoothing)
+    if input.ndim != 2 or weight.ndim != 2 or weight.shape[1] != input.shape[1]:
+        raise ValueError(f"linear_cross_entropy expects input (N, H) and weight (C, H), got input {input.shape} "
+                         f"and weight {weight.shape}")
+    if bias is not None and bias.shape != (weight.shape[0],):
+        raise ValueError(f"bias should have shape ({weight.shape[0]},) to match the weight, got {bias.shape}")
+    target = _host_or_device_array(target)
+    if target.dtype.kind not in "iu" or tuple(target.shape) != (input.shape[0],):
+        raise ValueError(f"target should be ({input.shape[0]},) int class indices, got {target.dtype} "
+                         f"{tuple(target.shape)}")
+    target, valid, count = _prepare_targets(target, weight.shape[0], ignore_index, input.device)
+    return _LinearCrossEntropy.apply(input, weight, bias, target, valid=valid, count=count,
+                                     label_smoothing=float(label_smoothing), reduction=reduction)
 
 
 def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
@@ -223,8 +321,8 @@ class _Embedding(Function):
 
 def _check_embedding_indices(indices, count: int) -> None:
     """IndexError naming the first index outside ``0..count-1`` (host arrays only)."""
-    if indices.dtype.kind not in "iu" or not indices.size:
-        return  # _integer_array names a wrong dtype
+    if not indices.size:
+        return
     bad = (indices < 0) | (indices >= count)
     if bad.any():
         value = int(indices.reshape(-1)[bad.reshape(-1).argmax()])
@@ -236,14 +334,17 @@ def embedding(input, weight: Tensor, padding_idx: int | None = None) -> Tensor:
     """Rows of ``weight`` ``(num_embeddings, embedding_dim)`` picked by int ``input`` ``(*)`` -> ``(*, embedding_dim)``.
 
     The ``padding_idx`` row (negative counts from the end) receives no gradient. Indices held on the
-    host (lists, NumPy arrays, CPU tensors) are range-checked; indices already on the GPU are not (the
-    check would synchronise every call), and CuPy wraps an out-of-range index around.
+    host (lists, NumPy arrays, CPU tensors) are range-checked there before they are copied to the
+    device; indices already on the GPU (a decoder's own predictions) are not (the check would
+    synchronise every call), and CuPy wraps an out-of-range index around.
     """
+    indices = _host_or_device_array(input)
+    if indices.dtype.kind not in "iu":
+        raise TypeError(f"embedding indices must be integers, got dtype {indices.dtype}")
     count = weight.shape[0]
-    indices = input.data if isinstance(input, Tensor) else input
-    if not backend.is_array(indices) or backend.device_of(indices) == "cpu":
-        _check_embedding_indices(backend.numpy.asarray(indices), count)
-    indices = _integer_array(indices, weight.device, "embedding indices must be integers")
+    if _on_host(indices):
+        _check_embedding_indices(indices, count)
+    indices = backend.to_device(indices, weight.device)
     if padding_idx is not None:
         if not -count <= padding_idx < count:
             raise ValueError(f"padding_idx {padding_idx} is outside the table of {count} rows")
@@ -251,4 +352,4 @@ def embedding(input, weight: Tensor, padding_idx: int | None = None) -> Tensor:
     return _Embedding.apply(weight, indices, padding_idx=padding_idx)
 
 
-__all__ = ["softmax", "log_softmax", "cross_entropy", "nll_loss", "mse_loss", "dropout", "embedding"]
+__all__ = ["softmax", "log_softmax", "cross_entropy", "linear_cross_entropy", "nll_loss", "mse_loss", "dropout", "embedding"]
