@@ -41,7 +41,10 @@ class DecoderState:
 
     def select(self, rows) -> "DecoderState":
         """The state of the given rows (an int array, repeats allowed): beam reordering, dropping finished rows."""
-        rows = _on_device(rows, self.hidden[0])
+        return self.take(_on_device(rows, self.hidden[0]))
+
+    def take(self, rows) -> "DecoderState":
+        """:meth:`select` with ``rows`` already an int array on the state's device (nothing is copied there)."""
         return DecoderState(
             hidden=[h[rows] for h in self.hidden],
             cell=None if self.cell is None else [c[rows] for c in self.cell],
@@ -75,14 +78,21 @@ class EncoderOutput:
 
     def select(self, rows) -> "EncoderOutput":
         """The rows given by an int array (repeats allowed), e.g. each sentence K times for beam search."""
-        rows = _on_device(rows, self.outputs)
-        return EncoderOutput(self.outputs[rows], self.mask[rows], self.final.select(rows),
+        return self.take(_on_device(rows, self.outputs))
+
+    def take(self, rows) -> "EncoderOutput":
+        """:meth:`select` with ``rows`` already an int array on the outputs' device (nothing is copied there)."""
+        return EncoderOutput(self.outputs[rows], self.mask[rows], self.final.take(rows),
                              None if self.keys is None else self.keys[rows])
 
 
 def _on_device(rows, like: Tensor):
-    """Row indices as an int64 array on ``like``'s device (CuPy wants CuPy indices)."""
-    return backend.to_device(backend.numpy.asarray(backend.as_numpy(rows), dtype="int64"), like.device)
+    """Row indices as an int64 array on ``like``'s device (CuPy wants CuPy indices): one copy from the host."""
+    if isinstance(rows, Tensor):
+        rows = rows.data
+    if backend.is_array(rows) and backend.get_array_module(rows) is not backend.numpy:
+        return rows.astype("int64", copy=False)  # already on the GPU
+    return backend.to_device(backend.numpy.asarray(rows, dtype="int64"), like.device)
 
 
 class Decoder(nn.Module):

@@ -27,6 +27,7 @@ from translator.vocabulary import BOS, EOS, PAD
 DEFAULT_MAX_LENGTH_RATIO = 2.0
 DEFAULT_MAX_LENGTH_OFFSET = 10
 DEFAULT_LENGTH_PENALTY = 1.0
+FINISHED_CHECK_EVERY = 4  # greedy search asks the device which rows are done this often (steps)
 
 
 @dataclasses.dataclass
@@ -69,17 +70,17 @@ def max_lengths(source_lengths, max_length: int | None = None, ratio: float = DE
 
 
 def _next_token_scores(logits):
-    """Host float32 logits (N, V) with PAD and BOS made impossible, and the log normalisers (N,).
+    """Float32 logits (N, V), on their device, with PAD and BOS made impossible, and the log normalisers (N,).
 
     ``log p(token) = logits[token] - log_z``: the search ranks tokens by their logits and
     computes log-probabilities only for the few it keeps. PAD and BOS get -inf without
     renormalising, so ``log_prob`` stays the model's own score. Modifies ``logits`` in place.
     """
-    logits = backend.as_numpy(logits)
+    xp = backend.get_array_module(logits)
     top = logits.max(axis=1, keepdims=True)
     shifted = logits - top
-    log_z = (np.log(np.exp(shifted, out=shifted).sum(axis=1, keepdims=True)) + top)[:, 0]
-    logits[:, [PAD, BOS]] = -np.inf
+    log_z = (xp.log(xp.exp(shifted, out=shifted).sum(axis=1, keepdims=True)) + top)[:, 0]
+    logits[:, [PAD, BOS]] = -xp.inf
     return logits, log_z
 
 
@@ -130,6 +131,12 @@ def greedy_search(model, encoder_output, max_length: int | None = None, *,
                   length_penalty_alpha: float = DEFAULT_LENGTH_PENALTY) -> list[Hypothesis]:
     """Pick the most probable token at every step, for B sentences at once.
 
+    Everything a step makes stays on the device (the chosen tokens, their log-probabilities,
+    the attention rows, which rows are done); the host looks only every
+    ``FINISHED_CHECK_EVERY`` steps at which rows are done, and drops them from the batch then
+    (rows that reach their length limit, which the host knows, are dropped at once). Done rows
+    that are still in the batch are decoded on but their steps are not recorded.
+
     Args:
         model: a Seq2Seq (in eval mode for deterministic output).
         encoder_output: ``model.encode(source, source_lengths)`` for B sentences.
@@ -140,53 +147,75 @@ def greedy_search(model, encoder_output, max_length: int | None = None, *,
     """
     source_lengths = _source_lengths(encoder_output)
     limits = max_lengths(source_lengths, max_length, max_length_ratio, max_length_offset)
-    batch = len(source_lengths)
-    tokens: list[list[int]] = [[] for _ in range(batch)]
-    attention: list[list[np.ndarray]] = [[] for _ in range(batch)]
-    log_probs = np.zeros(batch, dtype=np.float64)
-    finished = np.zeros(batch, dtype=bool)
+    batch, steps = len(source_lengths), int(limits.max())
+    xp = backend.get_array_module(encoder_output.outputs.data)
+    device = encoder_output.outputs.device
+    with_attention = _has_attention(model)
+    # The record, per sentence, on the device: generated tokens, their count, log-probability, EOS seen.
+    tokens = xp.zeros((batch, steps), dtype=np.int64)
+    counts = xp.zeros(batch, dtype=np.int64)
+    log_probs = xp.zeros(batch, dtype=np.float64)
+    finished = xp.zeros(batch, dtype=bool)
+    attention = xp.zeros((batch, steps, encoder_output.outputs.shape[1]), dtype=np.float32) if with_attention \
+        else None
 
-    active = np.arange(batch)  # sentence index of each row still decoding
-    previous = np.full(batch, BOS, dtype=np.int64)
+    active = np.arange(batch)  # sentence index of each row still in the batch (host)
+    active_rows, row_limits = (backend.to_device(a, device) for a in (active, limits))  # the same on the device
+    done = xp.zeros(batch, dtype=bool)  # per row: EOS chosen or the limit reached
+    previous = xp.full(batch, BOS, dtype=np.int64)
     state, rows_output = encoder_output.final, encoder_output
-    for step in range(int(limits.max())):
+    for step in range(steps):
         logits, state, weights = model.step(previous, state, rows_output)
         masked, log_z = _next_token_scores(logits.data)
         best = masked.argmax(axis=1)
-        best_log_p = masked[np.arange(len(active)), best] - log_z
-        weights = None if weights is None else backend.as_numpy(weights)
-        log_probs[active] += best_log_p
-        ended = best == EOS
-        for row, sentence in enumerate(active):
-            if not ended[row]:
-                tokens[sentence].append(int(best[row]))
-                if weights is not None:
-                    attention[sentence].append(weights[row, :source_lengths[sentence]])
-        finished[active[ended]] = True
-        keep = ~(ended | (step + 1 >= limits[active]))
-        if not keep.any():
-            break
-        if not keep.all():
-            rows = np.flatnonzero(keep)
-            state, rows_output = state.select(rows), rows_output.select(rows)
-            active, best = active[keep], best[keep]
+        best_log_p = xp.take_along_axis(masked, best[:, None], axis=1)[:, 0] - log_z
+        live = ~done
+        generated = live & (best != EOS)
+        log_probs[active_rows] += xp.where(live, best_log_p, best_log_p.dtype.type(0))
+        tokens[active_rows, step] = best
+        counts[active_rows] += generated
+        finished[active_rows] |= live & (best == EOS)
+        if with_attention:
+            attention[active_rows, step] = weights
+        done = ~generated | (row_limits <= step + 1)
         previous = best
+        if step + 1 == steps:
+            break
+        drop = _leaving(step, limits[active], lambda: backend.as_numpy(done))  # the only wait for the device
+        if drop.all():
+            break
+        if drop.any():
+            keep = np.flatnonzero(~drop)
+            kept = backend.to_device(keep, device)
+            state, rows_output = state.take(kept), rows_output.take(kept)
+            active, active_rows, row_limits = active[keep], active_rows[kept], row_limits[kept]
+            done, previous = done[kept], previous[kept]
 
-    penalties = length_penalty([len(t) + int(f) for t, f in zip(tokens, finished)], length_penalty_alpha)
-    return [Hypothesis(tokens[b], float(log_probs[b]), float(log_probs[b] / penalties[b]),
-                       _stack_attention(attention[b], source_lengths[b]) if _has_attention(model) else None,
+    counts, log_probs, finished = (backend.as_numpy(a) for a in (counts, log_probs, finished))
+    tokens = backend.as_numpy(tokens)
+    attention = backend.as_numpy(attention) if with_attention else None
+    penalties = length_penalty(counts + finished, length_penalty_alpha)
+    return [Hypothesis(tokens[b, :counts[b]].tolist(), float(log_probs[b]), float(log_probs[b] / penalties[b]),
+                       attention[b, :counts[b], :source_lengths[b]].copy() if with_attention else None,
                        bool(finished[b]))
             for b in range(batch)]
 
 
+def _leaving(step: int, row_limits: np.ndarray, read_done) -> np.ndarray:
+    """(N,) bool: the rows that leave the batch after ``step``, for N rows with length limits ``row_limits``.
+
+    Every ``FINISHED_CHECK_EVERY`` steps all done rows (``read_done()`` reads them, from the device
+    in greedy search); in between only those at their length limit, which the host knows. Greedy
+    and beam search share this schedule, so beam search of width 1 decodes exactly greedy's
+    batches, row for row (a matrix product's last bits can depend on how many rows it has).
+    """
+    if (step + 1) % FINISHED_CHECK_EVERY == 0:
+        return read_done()
+    return row_limits <= step + 1
+
+
 def _has_attention(model) -> bool:
     return model.config.attention != "none"
-
-
-def _stack_attention(rows: list[np.ndarray], source_length: int) -> np.ndarray:
-    if not rows:
-        return np.zeros((0, int(source_length)), dtype=np.float32)
-    return np.stack(rows).astype(np.float32, copy=False)
 
 
 @no_grad()
@@ -237,10 +266,11 @@ def beam_search(model, encoder_output, beam_size: int, max_length: int | None = 
     source_width = int(rows_output.outputs.shape[1])
     attention = np.zeros((batch * K, 0, source_width), dtype=np.float32)
     previous = np.full(batch * K, BOS, dtype=np.int64)
+    retired = np.zeros(batch, dtype=bool)  # done sentences still in the batch until the next check
 
     for step in range(int(limits.max())):
         logits, state, weights = model.step(previous, state, rows_output)
-        masked, log_z = _next_token_scores(logits.data)
+        masked, log_z = _next_token_scores(backend.as_numpy(logits.data))
         weights = None if weights is None else backend.as_numpy(weights)
         count, vocab = len(active), masked.shape[1]
         # A sentence's best 2K continuations are among the best 2K tokens of each of its K rows.
@@ -257,10 +287,11 @@ def beam_search(model, encoder_output, beam_size: int, max_length: int | None = 
         top_beams, top_tokens = top // vocab, top % vocab
         at_limit = step + 1 >= limits[active]
 
-        # Hypotheses that end now: EOS among the best K, or everything in the best K at the limit.
+        # Hypotheses that end now: EOS among the best K, or everything in the best K at the limit
+        # (none for sentences already done that wait in the batch for the next check).
         ending = np.zeros_like(top_tokens, dtype=bool)
         ending[:, :K] = (top_tokens[:, :K] == EOS) | at_limit[:, None]
-        ending &= np.isfinite(top_scores)
+        ending &= np.isfinite(top_scores) & ~retired[:, None]
         for i, position in zip(*np.nonzero(ending)):
             sentence, row = active[i], i * K + top_beams[i, position]
             token, is_eos = int(top_tokens[i, position]), bool(top_tokens[i, position] == EOS)
@@ -276,14 +307,16 @@ def beam_search(model, encoder_output, beam_size: int, max_length: int | None = 
                                               length_penalty_alpha)), rows_attention, is_eos))
 
         done = at_limit | np.array([len(ended[s]) >= K for s in active])
-        if done.all():
+        drop = _leaving(step, limits[active], lambda: done)
+        if drop.all():
             break
         # The best K continuations that do not end (there are >= K non-EOS among the best 2K).
         live = np.argsort(top_tokens == EOS, axis=1, kind="stable")[:, :K]
         live_beams = np.take_along_axis(top_beams, live, axis=1)
         live_tokens = np.take_along_axis(top_tokens, live, axis=1)
         live_scores = np.take_along_axis(top_scores, live, axis=1)
-        keep = ~done
+        keep = ~drop
+        retired = done[keep]
         rows = (np.flatnonzero(keep)[:, None] * K + live_beams[keep]).reshape(-1)
         state, rows_output = state.select(rows), rows_output.select(rows)
         sequences = np.concatenate([sequences[rows], live_tokens[keep].reshape(-1, 1)], axis=1)
