@@ -201,3 +201,35 @@ def test_source_noise_vocabulary_and_epoch_examples():
     has_accent = sum(any(word in accented for word in noisy.source_vocab.decode(source)) for source, _ in
                      noisy.train_examples)
     assert 0 < changed <= has_accent  # numbers are lower case without punctuation: only accents can change
+
+
+def test_the_loss_is_read_from_the_device_once_per_interval_and_a_nan_still_stops_training(tmp_path, monkeypatch):
+    import tinygrad_rnn as tg
+    from translator import training
+
+    reads = []
+    original_read = training.LossSum.read
+
+    def counted_read(self):
+        reads.append(self.steps)
+        return original_read(self)
+
+    monkeypatch.setattr(training.LossSum, "read", counted_read)
+    monkeypatch.setattr(training, "LOSS_READ_EVERY", 3)
+    config = TINY.replace(epochs=1, max_pairs=300)
+    trainer = Trainer(config, tmp_path / "model", progress=False, log=quiet, evaluate_test=False)
+    trainer.run()
+    steps = trainer.progress.step
+    training_reads = reads[:-1]  # the last read is dev_loss's single one
+    assert sum(training_reads) == steps and max(training_reads) == 3 and len(training_reads) <= steps // 3 + 1
+    assert reads[-1] == len(list(training.BatchIterator(trainer.data.dev_examples, training.EVAL_BATCH_SIZE,
+                                                        shuffle=False).epoch()))
+    epoch = log_events(tmp_path / "model", "epoch")[0]
+    assert np.isfinite(epoch["train_loss"]) and epoch["train_loss"] > 0
+
+    def nan_loss(self, batch, label_smoothing, teacher_forcing=1.0):
+        return tg.Tensor(float("nan"), requires_grad=True)
+
+    monkeypatch.setattr(Trainer, "_loss", nan_loss)
+    with pytest.raises(FloatingPointError, match=r"the training loss became nan in steps 1\.\.3; lower --lr"):
+        train(config, tmp_path / "diverged", evaluate_test=False)

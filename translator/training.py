@@ -45,6 +45,7 @@ from translator.model import Seq2Seq
 from translator.preparation import PreparedData, noised_examples, prepare
 
 EVAL_BATCH_SIZE = 256
+LOSS_READ_EVERY = 20  # training steps between two reads of the summed training loss from the device
 CHECKPOINT_SECONDS = 300.0  # also save last.npz this often within an epoch, so a crash loses little
 
 
@@ -97,6 +98,30 @@ class Progress:
     def __post_init__(self) -> None:
         if self.stop_reason is not None:  # read back from last.npz as its string value
             self.stop_reason = StopReason(self.stop_reason)
+
+
+class LossSum:
+    """Losses weighted by their token counts, summed where they were computed (on the device).
+
+    A training step leaves its loss on the device: reading it would make the host wait for the
+    device every step. ``read()`` is the one device->host read, once per ``LOSS_READ_EVERY``
+    steps (and when an epoch ends or the run stops or saves).
+    """
+
+    def __init__(self):
+        self.total, self.steps = None, 0
+
+    def add(self, loss: tg.Tensor, tokens: int) -> None:
+        """Add ``loss * tokens`` (``loss`` a 0-d Tensor; float64 from here on)."""
+        term = loss.data.astype("float64") * tokens
+        self.total = term if self.total is None else self.total + term
+        self.steps += 1
+
+    def read(self) -> tuple[float, int]:
+        """The sum since the last read, and the number of steps in it; starts a new sum."""
+        total = 0.0 if self.total is None else float(tg.backend.as_numpy(self.total))
+        steps, self.total, self.steps = self.steps, None, 0
+        return total, steps
 
 
 @dataclasses.dataclass
@@ -205,7 +230,8 @@ class Trainer:
         return self.model.loss(self._tensor(batch.source), batch.source_lengths, batch.target_in, batch.target_out,
                                label_smoothing=label_smoothing, teacher_forcing_ratio=teacher_forcing)
 
-    def _train_step(self, batch: Batch) -> float:
+    def _train_step(self, batch: Batch) -> tg.Tensor:
+        """One optimiser step; returns the batch's mean loss, a 0-d Tensor left on the device (not read)."""
         config = self.config
         self.optimizer.zero_grad()
         loss = self._loss(batch, config.label_smoothing, config.teacher_forcing)
@@ -213,19 +239,19 @@ class Trainer:
         if config.clip > 0:
             nn.utils.clip_grad_norm_(self.model.parameters(), config.clip)
         self.optimizer.step()
-        return float(loss.item())
+        return loss
 
     # ---------------------------------------------------------------- evaluation
     def dev_loss(self) -> float:
-        """Plain (unsmoothed) cross-entropy per target token on the dev split."""
+        """Plain (unsmoothed) cross-entropy per target token on the dev split (read from the device once)."""
         self.model.eval()
-        total, tokens = 0.0, 0
+        total, tokens = LossSum(), 0
         with tg.no_grad():
             for batch in BatchIterator(self.data.dev_examples, EVAL_BATCH_SIZE, shuffle=False).epoch():
-                total += float(self._loss(batch, 0.0).item()) * batch.num_target_tokens
+                total.add(self._loss(batch, 0.0), batch.num_target_tokens)
                 tokens += batch.num_target_tokens
         self.model.train()
-        return total / max(tokens, 1)
+        return total.read()[0] / max(tokens, 1)
 
     def translator(self) -> Translator:
         """A Translator over the model being trained (shares its weights)."""
@@ -250,13 +276,18 @@ class Trainer:
         bar = tqdm(total=total, initial=progress.batch, desc=f"epoch {progress.epoch + 1}/{config.epochs}",
                    unit="batch", file=sys.stderr, disable=not self.show_progress, leave=False, dynamic_ncols=True)
         window_tokens, window_seconds = 0, 0.0
+        losses = LossSum()  # summed on the device; progress.epoch_loss_sum catches up at each read
+        postfix = {}  # the bar's loss changes at each read, its speed every step
+        stop = None
         try:
             examples = noised_examples(self.data, config.source_noise, config.seed, progress.epoch)
             for batch in self.batches.epoch(progress.epoch, start_batch=progress.batch, examples=examples):
                 if self.stop_requested:
-                    return StopReason.INTERRUPTED
+                    stop = StopReason.INTERRUPTED
+                    break
                 if self._out_of_time(started):
-                    return StopReason.MAX_TIME
+                    stop = StopReason.MAX_TIME
+                    break
                 step_started = time.perf_counter()
                 self._in_step = True  # a KeyboardInterrupt now would leave a half-updated model
                 loss = self._train_step(batch)
@@ -264,7 +295,7 @@ class Trainer:
                 tokens = batch.num_target_tokens
                 progress.batch += 1
                 progress.step += 1
-                progress.epoch_loss_sum += loss * tokens
+                losses.add(loss, tokens)
                 progress.epoch_tokens += tokens
                 progress.epoch_seconds += seconds
                 progress.train_seconds += seconds
@@ -273,18 +304,32 @@ class Trainer:
                 window_tokens += tokens
                 window_seconds += seconds
                 bar.update(1)
-                bar.set_postfix({"loss": f"{progress.epoch_loss_sum / progress.epoch_tokens:.3f}",
-                                 "target tok/s": f"{window_tokens / max(window_seconds, 1e-9):.0f}"}, refresh=False)
-                if not math.isfinite(loss):
-                    raise FloatingPointError(f"the training loss became {loss} at step {progress.step}; "
-                                             "lower --lr or set --clip")
-                if time.perf_counter() - self._last_saved >= CHECKPOINT_SECONDS:
+                saving = time.perf_counter() - self._last_saved >= CHECKPOINT_SECONDS
+                if losses.steps >= LOSS_READ_EVERY or saving:
+                    self._read_losses(losses, check=True)
+                    postfix["loss"] = f"{progress.epoch_loss_sum / progress.epoch_tokens:.3f}"
+                postfix["target tok/s"] = f"{window_tokens / max(window_seconds, 1e-9):.0f}"
+                bar.set_postfix(postfix, refresh=False)
+                if saving:
                     self._save_last()
                 if self.after_step is not None:
                     self.after_step(progress)
+        except BaseException:
+            self._read_losses(losses, check=False)  # progress stays whole for whoever saves it
+            raise
         finally:
             bar.close()
-        return None
+        self._read_losses(losses, check=True)
+        return stop
+
+    def _read_losses(self, losses: "LossSum", check: bool) -> None:
+        """Add the losses summed on the device since the last read to the progress (one device->host read)."""
+        total, steps = losses.read()
+        self.progress.epoch_loss_sum += total
+        if check and not math.isfinite(total):
+            first = self.progress.step - steps + 1
+            raise FloatingPointError(f"the training loss became {total} in steps {first}..{self.progress.step}; "
+                                     "lower --lr or set --clip")
 
     def _end_epoch(self) -> None:
         """Dev evaluation, LR schedule, early stopping and checkpoints after a complete epoch."""
