@@ -6,7 +6,8 @@ import pytest
 import tinygrad_rnn as tg
 from tinygrad_rnn import optim
 from translator.model import ModelConfig, Seq2Seq
-from translator.search import beam_search, greedy_search, length_penalty, max_lengths, top_k
+from translator.search import (_lexsort_rows, _top_k_by_keys, beam_search, greedy_search, length_penalty, max_lengths,
+                              top_k)
 from translator.vocabulary import BOS, EOS, PAD
 
 from helpers import DEVICES
@@ -195,5 +196,17 @@ def test_top_k_equals_a_stable_sort(shape, k):
     values[:, :2] = -np.inf
     values[0, 5] = values[0, 6] = values.max() + 1  # a tie: the lower index first
     values[-1, -1] = values.max() + 2  # the best entry in the last, partial block
+    if shape[1] > 9:  # the best three are equal: the lower index first, whatever the sign bit
+        values[1] = -np.abs(values[1]) - 1
+        values[1, 3], values[1, 8], values[1, 9] = -0.0, 0.0, -0.0
     expected = np.argsort(-values, axis=1, kind="stable")[:, :k]
     np.testing.assert_array_equal(top_k(values, k), expected)
+    # the fixed-shape way a GPU takes (int64 keys), run here on NumPy, and its way for other dtypes
+    np.testing.assert_array_equal(_top_k_by_keys(values, k), expected)
+    np.testing.assert_array_equal(_top_k_by_keys(values.astype(np.float64), k), expected)
+
+
+def test_lexsort_rows_equals_numpy_lexsort():
+    rng = np.random.default_rng(0)
+    keys = [rng.integers(0, 3, size=(4, 9)) for _ in range(3)]
+    np.testing.assert_array_equal(_lexsort_rows(keys), np.lexsort(keys, axis=1))

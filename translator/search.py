@@ -84,13 +84,45 @@ def _next_token_scores(logits):
     return logits, log_z
 
 
-def top_k(values: np.ndarray, k: int, block: int = 64) -> np.ndarray:
+def top_k(values, k: int, block: int = 64):
     """Column indices of the ``k`` largest entries of each row of ``values (R, V)``, best first.
 
-    Ties are broken by the lower index (as ``argmax``). Exact, and cheaper than a per-row
-    selection: with ``t`` the k-th largest of the row's block maxima (blocks of ``block``
-    columns), every one of the k largest entries is ``>= t`` and lies in a block whose maximum is
-    ``>= t``; only those blocks (about k per row) are gathered and sorted.
+    Ties are broken by the lower index (as ``argmax``). On the device of ``values``: NumPy data
+    by :func:`_top_k_by_blocks`, GPU data by :func:`_top_k_by_keys` (the first needs shapes that
+    depend on the data, which a GPU would have to report to the host).
+    """
+    if backend.get_array_module(values) is np:
+        return _top_k_by_blocks(values, k, block)
+    return _top_k_by_keys(values, k)
+
+
+def _top_k_by_keys(values, k: int):
+    """:func:`top_k` with fixed shapes: a distinct int64 key per entry, larger for a larger value, then a lower index.
+
+    For float32 the key is the value's bits made monotonic (negative floats' magnitude bits
+    flipped) times 2^32 plus ``2^32 - 1 - column``; ``argpartition`` then finds exactly the k
+    largest keys. Other dtypes take a stable sort of the whole row.
+    """
+    xp = backend.get_array_module(values)
+    rows, width = values.shape
+    k = min(k, width)
+    if values.dtype != np.float32:
+        return xp.argsort(-values, axis=1, kind="stable")[:, :k]
+    bits = (values + np.float32(0)).view(np.int32).astype(np.int64)  # + 0 makes -0.0 into 0.0: equal keys
+    monotonic = xp.where(bits < 0, bits ^ 0x7FFFFFFF, bits)
+    keys = monotonic * (1 << 32) + ((1 << 32) - 1 - xp.arange(width, dtype=np.int64))
+    candidates = xp.argpartition(keys, width - k, axis=1)[:, width - k:] if k < width else \
+        xp.broadcast_to(xp.arange(width), (rows, width))
+    order = xp.argsort(-xp.take_along_axis(keys, candidates, axis=1), axis=1)
+    return xp.take_along_axis(candidates, order, axis=1)
+
+
+def _top_k_by_blocks(values: np.ndarray, k: int, block: int = 64) -> np.ndarray:
+    """:func:`top_k` for NumPy data, cheaper than a per-row selection.
+
+    With ``t`` the k-th largest of the row's block maxima (blocks of ``block`` columns), every
+    one of the k largest entries is ``>= t`` and lies in a block whose maximum is ``>= t``; only
+    those blocks (about k per row) are gathered and sorted.
     """
     rows, width = values.shape
     k = min(k, width)
@@ -118,6 +150,29 @@ def top_k(values: np.ndarray, k: int, block: int = 64) -> np.ndarray:
     starts = np.concatenate([[0], np.cumsum(np.bincount(row_of, minlength=rows))[:-1]])
     rank = np.arange(len(row_of)) - starts[row_of]
     return column[rank < k].reshape(rows, k)
+
+
+def _lexsort_rows(keys):
+    """``np.lexsort(keys, axis=1)`` for 2-D keys (the last the primary one) from stable argsorts (CuPy has no lexsort by rows)."""
+    xp = backend.get_array_module(keys[0])
+    order = xp.argsort(keys[0], axis=1, kind="stable")
+    for key in keys[1:]:
+        order = xp.take_along_axis(order, xp.argsort(xp.take_along_axis(key, order, axis=1), axis=1, kind="stable"),
+                                   axis=1)
+    return order
+
+
+def _read_all(arrays: list) -> list[np.ndarray]:
+    """Device arrays of one dtype -> NumPy copies, with one device->host read (joined on the device first)."""
+    if not arrays:
+        return []
+    xp = backend.get_array_module(arrays[0])
+    flat = backend.as_numpy(xp.concatenate([array.reshape(-1) for array in arrays]))
+    pieces, start = [], 0
+    for array in arrays:
+        pieces.append(flat[start:start + array.size].reshape(array.shape))
+        start += array.size
+    return pieces
 
 
 def _source_lengths(encoder_output) -> np.ndarray:
@@ -218,6 +273,69 @@ def _has_attention(model) -> bool:
     return model.config.attention != "none"
 
 
+class _BeamRecord:
+    """What beam search needs to build its hypotheses, kept on the device while it runs.
+
+    Per step: the sentences in the batch (host), which of each one's best 2K continuations end,
+    with their total log-probabilities, beams and tokens, and every row's attention weights; after
+    the step, the rows the next step continues (each new row's parent) and their tokens.
+    :meth:`hypotheses` reads it all from the device at once and replays the bookkeeping on the
+    host: token sequences and attention rows follow the parents step by step.
+    """
+
+    def __init__(self, beam_size: int, source_width: int, with_attention: bool):
+        self.beam_size, self.source_width, self.with_attention = beam_size, source_width, with_attention
+        self.active, self.ending, self.scores, self.beams, self.tokens, self.weights = [], [], [], [], [], []
+        self.parents, self.continued = [], []
+
+    def step(self, active, ending, scores, beams, tokens, weights) -> None:
+        """One step's ``active`` sentences (host) and its (count, 2K) ``ending``/``scores``/``beams``/``tokens``."""
+        self.active.append(active)
+        for name, array in (("ending", ending), ("scores", scores), ("beams", beams), ("tokens", tokens)):
+            getattr(self, name).append(array)
+        if self.with_attention:
+            self.weights.append(weights)
+
+    def reorder(self, parents, tokens) -> None:
+        """The next step's rows: row j continues this step's row ``parents[j]`` with ``tokens[j]``."""
+        self.parents.append(parents)
+        self.continued.append(tokens)
+
+    def hypotheses(self, batch: int, source_lengths: np.ndarray, alpha: float) -> list[list[Hypothesis]]:
+        """Every ended hypothesis of every sentence, in the order they ended."""
+        K = self.beam_size  # noqa: N806
+        ending, scores, beams, tokens, weights, parents, continued = (
+            _read_all(arrays) for arrays in (self.ending, self.scores, self.beams, self.tokens, self.weights,
+                                             self.parents, self.continued))
+        ended: list[list[Hypothesis]] = [[] for _ in range(batch)]
+        sequences = np.zeros((batch * K, 0), dtype=np.int64)
+        attention = np.zeros((batch * K, 0, self.source_width), dtype=np.float32)
+        for step, active in enumerate(self.active):
+            step_weights = weights[step] if self.with_attention else None
+            for i, position in zip(*np.nonzero(ending[step])):
+                sentence, row = active[i], i * K + beams[step][i, position]
+                token = int(tokens[step][i, position])
+                is_eos = token == EOS
+                hypothesis_tokens = sequences[row].tolist() + ([] if is_eos else [token])
+                rows_attention = None
+                if self.with_attention:
+                    length = source_lengths[sentence]
+                    rows_attention = attention[row, :, :length]
+                    if not is_eos:
+                        rows_attention = np.concatenate([rows_attention, step_weights[row:row + 1, :length]])
+                    rows_attention = rows_attention.astype(np.float32)
+                log_prob = float(scores[step][i, position])
+                length_with_eos = len(hypothesis_tokens) + int(is_eos)
+                ended[sentence].append(Hypothesis(hypothesis_tokens, log_prob, log_prob / float(
+                    length_penalty(length_with_eos, alpha)), rows_attention, is_eos))
+            if step < len(parents):
+                rows = parents[step]
+                sequences = np.concatenate([sequences[rows], continued[step][:, None]], axis=1)
+                if self.with_attention:
+                    attention = np.concatenate([attention[rows], step_weights[rows][:, None, :]], axis=1)
+        return ended
+
+
 @no_grad()
 def beam_search(model, encoder_output, beam_size: int, max_length: int | None = None, *,
                 length_penalty_alpha: float = DEFAULT_LENGTH_PENALTY, nbest: int = 1,
@@ -254,76 +372,68 @@ def beam_search(model, encoder_output, beam_size: int, max_length: int | None = 
     source_lengths = _source_lengths(encoder_output)
     limits = max_lengths(source_lengths, max_length, max_length_ratio, max_length_offset)
     batch = len(source_lengths)
-    with_attention = _has_attention(model)
-    ended: list[list[Hypothesis]] = [[] for _ in range(batch)]
+    xp = backend.get_array_module(encoder_output.outputs.data)
+    device = encoder_output.outputs.device
+    record = _BeamRecord(K, int(encoder_output.outputs.shape[1]), _has_attention(model))
 
-    active = np.arange(batch)  # sentences still searching; rows are active[i] * K + k
+    active = np.arange(batch)  # sentences still in the batch (host); rows are i * K + k for the i-th
+    row_limits, ended_counts = backend.to_device(limits, device), xp.zeros(batch, dtype=np.int64)
+    sentences = xp.arange(batch)  # the same as ``active``, on the device
     rows_output = encoder_output.select(np.repeat(np.arange(batch), K))
     state = rows_output.final
-    scores = np.full((batch, K), -np.inf)
+    scores = xp.full((batch, K), -np.inf)
     scores[:, 0] = 0.0  # all K rows start identical: only the first may expand
-    sequences = np.zeros((batch * K, 0), dtype=np.int64)
-    source_width = int(rows_output.outputs.shape[1])
-    attention = np.zeros((batch * K, 0, source_width), dtype=np.float32)
-    previous = np.full(batch * K, BOS, dtype=np.int64)
-    retired = np.zeros(batch, dtype=bool)  # done sentences still in the batch until the next check
+    previous = xp.full(batch * K, BOS, dtype=np.int64)
+    done = xp.zeros(batch, dtype=bool)  # per sentence in the batch: K hypotheses ended, or the limit reached
 
     for step in range(int(limits.max())):
         logits, state, weights = model.step(previous, state, rows_output)
-        masked, log_z = _next_token_scores(backend.as_numpy(logits.data))
-        weights = None if weights is None else backend.as_numpy(weights)
+        masked, log_z = _next_token_scores(logits.data)
         count, vocab = len(active), masked.shape[1]
         # A sentence's best 2K continuations are among the best 2K tokens of each of its K rows.
         width = min(2 * K, vocab)
         row_tokens = top_k(masked, width)  # (count*K, width)
-        row_logits = np.take_along_axis(masked, row_tokens, axis=1)
+        row_logits = xp.take_along_axis(masked, row_tokens, axis=1)
         row_scores = scores.reshape(-1, 1) + (row_logits - log_z[:, None]).astype(np.float64)
         candidates = row_scores.reshape(count, K * width)
-        flat_index = (np.arange(K)[:, None] * vocab + row_tokens.reshape(count, K, width)).reshape(count, K * width)
+        flat_index = (xp.arange(K)[:, None] * vocab + row_tokens.reshape(count, K, width)).reshape(count, K * width)
         # Best first; equal totals fall back to the raw logit, then the lower index (as greedy's argmax).
-        order = np.lexsort((flat_index, -row_logits.reshape(count, K * width), -candidates), axis=1)[:, :2 * K]
-        top_scores = np.take_along_axis(candidates, order, axis=1)
-        top = np.take_along_axis(flat_index, order, axis=1)
+        order = _lexsort_rows([flat_index, -row_logits.reshape(count, K * width), -candidates])[:, :2 * K]
+        top_scores = xp.take_along_axis(candidates, order, axis=1)
+        top = xp.take_along_axis(flat_index, order, axis=1)
         top_beams, top_tokens = top // vocab, top % vocab
-        at_limit = step + 1 >= limits[active]
+        at_limit = row_limits[sentences] <= step + 1
 
         # Hypotheses that end now: EOS among the best K, or everything in the best K at the limit
         # (none for sentences already done that wait in the batch for the next check).
-        ending = np.zeros_like(top_tokens, dtype=bool)
+        ending = xp.zeros(top_tokens.shape, dtype=bool)
         ending[:, :K] = (top_tokens[:, :K] == EOS) | at_limit[:, None]
-        ending &= np.isfinite(top_scores) & ~retired[:, None]
-        for i, position in zip(*np.nonzero(ending)):
-            sentence, row = active[i], i * K + top_beams[i, position]
-            token, is_eos = int(top_tokens[i, position]), bool(top_tokens[i, position] == EOS)
-            tokens = sequences[row].tolist() + ([] if is_eos else [token])
-            rows_attention = None
-            if with_attention:
-                rows_attention = attention[row, :, :source_lengths[sentence]]
-                if not is_eos:
-                    rows_attention = np.concatenate([rows_attention, weights[row:row + 1, :source_lengths[sentence]]])
-            length = len(tokens) + int(is_eos)
-            log_prob = float(top_scores[i, position])
-            ended[sentence].append(Hypothesis(tokens, log_prob, log_prob / float(length_penalty(length,
-                                              length_penalty_alpha)), rows_attention, is_eos))
+        ending &= xp.isfinite(top_scores) & ~done[:, None]
+        ended_counts[sentences] += ending.sum(axis=1)
+        done = at_limit | (ended_counts[sentences] >= K)
+        record.step(active, ending, top_scores, top_beams, top_tokens, weights)
 
-        done = at_limit | np.array([len(ended[s]) >= K for s in active])
-        drop = _leaving(step, limits[active], lambda: done)
+        drop = _leaving(step, limits[active], lambda: backend.as_numpy(done))  # the only wait for the device
         if drop.all():
             break
         # The best K continuations that do not end (there are >= K non-EOS among the best 2K).
-        live = np.argsort(top_tokens == EOS, axis=1, kind="stable")[:, :K]
-        live_beams = np.take_along_axis(top_beams, live, axis=1)
-        live_tokens = np.take_along_axis(top_tokens, live, axis=1)
-        live_scores = np.take_along_axis(top_scores, live, axis=1)
-        keep = ~drop
-        retired = done[keep]
-        rows = (np.flatnonzero(keep)[:, None] * K + live_beams[keep]).reshape(-1)
-        state, rows_output = state.select(rows), rows_output.select(rows)
-        sequences = np.concatenate([sequences[rows], live_tokens[keep].reshape(-1, 1)], axis=1)
-        if with_attention:
-            attention = np.concatenate([attention[rows], weights[rows][:, None, :]], axis=1)
-        scores, active, previous = live_scores[keep], active[keep], live_tokens[keep].reshape(-1)
+        live = xp.argsort(top_tokens == EOS, axis=1, kind="stable")[:, :K]
+        live_beams = xp.take_along_axis(top_beams, live, axis=1)
+        scores = xp.take_along_axis(top_scores, live, axis=1)
+        previous = xp.take_along_axis(top_tokens, live, axis=1)
+        kept = xp.arange(count)
+        if drop.any():
+            kept = backend.to_device(np.flatnonzero(~drop), device)
+            active, sentences, done = active[~drop], sentences[kept], done[kept]
+            live_beams, scores, previous = live_beams[kept], scores[kept], previous[kept]
+            # the K rows of a sentence share its encoder output: only leaving sentences change it
+            rows_output = rows_output.take((kept[:, None] * K + xp.arange(K)).reshape(-1))
+        rows = (kept[:, None] * K + live_beams).reshape(-1)
+        previous = previous.reshape(-1)
+        state = state.take(rows)
+        record.reorder(rows, previous)
 
+    ended = record.hypotheses(batch, source_lengths, length_penalty_alpha)
     if include_greedy and K > 1:
         greedy = greedy_search(model, encoder_output, max_length, max_length_ratio=max_length_ratio,
                                max_length_offset=max_length_offset, length_penalty_alpha=length_penalty_alpha)
