@@ -79,6 +79,18 @@ def test_gradcheck_with_precomputed_keys_and_only_the_attentional_used():
                         [query, values, combine, keys, *layer.parameters()])
 
 
+def test_a_retained_graph_backpropagates_twice():
+    """The backward reuses the energy buffer in place, except when the graph is kept for another backward."""
+    layer, query_size, key_size = make("additive")
+    query, values, combine = inputs(query_size, key_size)
+    loss = layer.attentional(query, values, combine, MASK)[0].sum()
+    loss.backward(retain_graph=True)
+    first = [t.grad.numpy().copy() for t in (query, values, *layer.parameters())]
+    loss.backward()
+    for grad, tensor in zip(first, (query, values, *layer.parameters())):
+        np.testing.assert_allclose(tensor.grad.numpy(), 2 * grad, rtol=1e-12)
+
+
 def test_fused_step_is_one_node_and_matches_numpy():
     layer, query_size, key_size = make("additive")
     query, values, combine = inputs(query_size, key_size)

@@ -138,6 +138,29 @@ def test_cross_entropy_errors_speak_to_the_user():
 
 
 @pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("shape", [(5, 3), (2, 4, 3)])
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_linear_equals_composed_with_every_gradient_and_gradchecks(with_bias, shape, device):
+    x, weight, bias = rng.standard_normal(shape), rng.standard_normal((4, 3)), rng.standard_normal(4)
+    upstream = rng.standard_normal(shape[:-1] + (4,))
+    results = []
+    for fused in (True, False):
+        leaves = [tensor64(a, device) for a in (x, weight, bias)]
+        b = leaves[2] if with_bias else None
+        out = F.linear(leaves[0], leaves[1], b) if fused else leaves[0] @ leaves[1].T + (b if with_bias else 0.0)
+        out.backward(tg.Tensor(upstream, device=device))
+        results.append([out.numpy()] + [leaf.grad.numpy() for leaf in leaves[:3 if with_bias else 2]])
+    for ours, theirs in zip(*results):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-14)
+    leaves = [tensor64(a) for a in (x, weight, bias)]
+    tg.gradcheck(lambda x, w, b: F.linear(x, w, b if with_bias else None), leaves)
+    with pytest.raises(ValueError, match="linear expects input"):
+        F.linear(leaves[0], leaves[1].T)
+    with pytest.raises(ValueError, match="bias should have shape"):
+        F.linear(leaves[0], leaves[1], leaves[1][0])
+
+
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("with_bias", [True, False])
 @pytest.mark.parametrize("options", CASES, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()) or "default")
 def test_linear_cross_entropy_equals_composed_with_every_gradient(options, with_bias, device):

@@ -166,8 +166,8 @@ class Decoder(nn.Module):
         return attentional, DecoderState(hidden, cells, feed), weights
 
     def logits(self, attentional: Tensor) -> Tensor:
-        """Output layer: (*, H) pre-output vectors -> (*, V) unnormalised scores (one matmul)."""
-        return self.output(attentional)
+        """Output layer: (*, H) pre-output vectors -> (*, V) unnormalised scores (one fused node)."""
+        return nn.functional.linear(attentional, self.output.weight, self.output.bias)
 
 
 def _make_attention(kind: str, query_size: int, key_size: int):

@@ -35,7 +35,7 @@ from engine ops; ``tests/test_attention_step.py`` holds the two equal in float64
 from __future__ import annotations
 
 from .. import backend
-from ..autograd import Function
+from ..autograd import Function, retaining_graph
 from ..tensor import Tensor
 
 SCORES = ("additive", "dot", "general")
@@ -57,8 +57,8 @@ class AttentionalStep(Function):
         self.query, self.values = query, values
         self.combine_weight, self.query_weight, self.energy_weight = combine_weight, query_weight, energy_weight
         if score == "additive":
-            projected_query = query @ query_weight.T                                   # (B, A)
-            self.energy = xp.tanh(projected_query[:, None, :] + projected_keys)        # E (B, S, A)
+            energy = (query @ query_weight.T)[:, None, :] + projected_keys               # W_q h + K (B, S, A)
+            self.energy = xp.tanh(energy, out=energy)                                  # E, kept for backward
             scores = self.energy @ energy_weight[0]                                    # (B, S)
         else:
             self.projected_query = query if score == "dot" else query @ query_weight.T  # (B, D)
@@ -72,7 +72,8 @@ class AttentionalStep(Function):
         self.weights = weights = xp.where(mask, weights, zero)  # a row without real positions: all 0
         context = (weights[:, None, :] @ values)[:, 0, :]                                  # (B, D)
         self.joined = xp.concatenate([query, context], axis=1)                             # [h; c] (B, H + D)
-        self.attentional = xp.tanh(self.joined @ combine_weight.T)                         # a (B, O)
+        combined = self.joined @ combine_weight.T
+        self.attentional = xp.tanh(combined, out=combined)                                 # a (B, O)
         return self.attentional, weights
 
     def backward(self, grad_attentional, grad_weights):
@@ -101,9 +102,14 @@ class AttentionalStep(Function):
 
         if self.score == "additive":
             energy = self.energy
-            grad_pre = grad_scores[:, :, None] * self.energy_weight[0] * (1 - energy * energy)  # (B, S, A)
             if needs[4]:
                 grad_energy = grad_scores.reshape(1, -1) @ energy.reshape(-1, energy.shape[2])
+            # E's last use was above: its buffer becomes g_E = g_e v (1 - E^2), the gradient before the tanh
+            grad_pre = energy.copy() if retaining_graph() else energy
+            xp.multiply(grad_pre, grad_pre, out=grad_pre)
+            xp.subtract(1, grad_pre, out=grad_pre)
+            grad_pre *= self.energy_weight[0]
+            grad_pre *= grad_scores[:, :, None]                                              # (B, S, A)
             if needs[5]:
                 grad_keys = grad_pre
             grad_projected = grad_pre.sum(axis=1)                                             # g_q (B, A)

@@ -1,6 +1,6 @@
 """Stateless layer functions, with ``torch.nn.functional``'s names and semantics.
 
-Everything here is composed from the engine's primitives except three deliberate
+Everything here is composed from the engine's primitives except four deliberate
 fused Functions, each tested against its composed twin:
 
 - ``cross_entropy``: log-softmax and negative log-likelihood in one node with
@@ -10,6 +10,8 @@ fused Functions, each tested against its composed twin:
 - ``linear_cross_entropy``: the output layer ``x W^T + b`` and that loss in one
   node (a decoder's whole output side after its loop); twin:
   ``cross_entropy(x @ W.T + b, ...)``.
+- ``linear``: ``x W^T + b`` in one node with the bias added in place (a decoder's
+  output layer at every search step); twin: ``x @ W.T + b``.
 - ``embedding``: a row gather whose backward scatter-adds into the weight
   and leaves the ``padding_idx`` row without gradient.
 """
@@ -275,6 +277,41 @@ def linear_cross_entropy(input: Tensor, weight: Tensor, bias: Tensor | None, tar
                                      label_smoothing=float(label_smoothing), reduction=reduction)
 
 
+class _Linear(Function):
+    """``x W^T + b`` for ``(N, in)`` rows in one node, the bias added into the product in place.
+
+    Backward, for the output gradient ``G (N, out)``: ``dx = G W``, ``dW = G^T x``, ``db = sum_rows G``.
+    """
+
+    def forward(self, x, weight, bias):
+        self.x, self.weight = x, weight
+        out = x @ weight.T
+        if bias is not None:
+            out += bias
+        return out
+
+    def backward(self, g):
+        needs = self.needs_input_grad
+        return (g @ self.weight if needs[0] else None, g.T @ self.x if needs[1] else None,
+                g.sum(axis=0) if needs[2] else None)
+
+
+def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """``input @ weight.T + bias``: ``input (*, in_features)``, ``weight (out_features, in_features)``,
+    ``bias (out_features,)`` or None -> ``(*, out_features)``, as one fused node (two more reshape
+    nodes for input that is not 2-D). Its composed twin is ``input @ weight.T + bias``.
+    """
+    if weight.ndim != 2 or input.shape[-1] != weight.shape[1]:
+        raise ValueError(f"linear expects input (*, {weight.shape[-1]}) for weight (out_features, in_features) "
+                         f"{weight.shape}, got input {input.shape}")
+    if bias is not None and bias.shape != (weight.shape[0],):
+        raise ValueError(f"bias should have shape ({weight.shape[0]},) to match the weight, got {bias.shape}")
+    if input.ndim == 2:
+        return _Linear.apply(input, weight, bias)
+    flat = _Linear.apply(input.reshape(-1, weight.shape[1]), weight, bias)
+    return flat.reshape(input.shape[:-1] + (weight.shape[0],))
+
+
 def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     """``(input - target)**2``, averaged, summed or kept (``"none"``: the broadcast shape)."""
     _check_reduction(reduction)
@@ -352,4 +389,4 @@ def embedding(input, weight: Tensor, padding_idx: int | None = None) -> Tensor:
     return _Embedding.apply(weight, indices, padding_idx=padding_idx)
 
 
-__all__ = ["softmax", "log_softmax", "cross_entropy", "linear_cross_entropy", "nll_loss", "mse_loss", "dropout", "embedding"]
+__all__ = ["softmax", "log_softmax", "linear", "cross_entropy", "linear_cross_entropy", "nll_loss", "mse_loss", "dropout", "embedding"]
