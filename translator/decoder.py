@@ -57,21 +57,21 @@ class EncoderOutput:
 
     Attributes:
         outputs: (B, S, He) encoder outputs: the attention's values (zero at padding).
-        mask: (B, S) bool backend array, True at real tokens.
+        mask: (B, S) bool Tensor (no gradient), True at real tokens: made on the device once per batch.
         final: the decoder's initial state (after the bridge).
         keys: (B, S, A) the attention's key projection of ``outputs``, computed once per batch;
             None when the attention has no key projection (``dot``, ``none``).
     """
 
     outputs: Tensor
-    mask: object
+    mask: Tensor
     final: DecoderState
     keys: Tensor | None = None
 
     @property
     def lengths(self):
         """(B,) int source lengths (backend array)."""
-        return self.mask.sum(axis=1)
+        return self.mask.data.sum(axis=1)
 
     def __len__(self) -> int:
         return self.outputs.shape[0]
@@ -82,7 +82,7 @@ class EncoderOutput:
 
     def take(self, rows) -> "EncoderOutput":
         """:meth:`select` with ``rows`` already an int array on the outputs' device (nothing is copied there)."""
-        return EncoderOutput(self.outputs[rows], self.mask[rows], self.final.take(rows),
+        return EncoderOutput(self.outputs[rows], Tensor._wrap(self.mask.data[rows]), self.final.take(rows),
                              None if self.keys is None else self.keys[rows])
 
 

@@ -73,15 +73,17 @@ class Seq2Seq(nn.Module):
             source: (B, S) int64 ids, PAD-padded (Tensor or array).
             source_lengths: (B,) int, each in 1..S.
         Returns:
-            an EncoderOutput: ``outputs`` (B, S, He), ``mask`` (B, S) bool (True = real token),
+            an EncoderOutput: ``outputs`` (B, S, He), ``mask`` (B, S) bool Tensor (True = real token),
             ``final`` the decoder's initial DecoderState, ``keys`` the precomputed attention keys.
         """
         source = source.data if isinstance(source, Tensor) else source
-        lengths = backend.as_numpy(source_lengths.data if isinstance(source_lengths, Tensor) else source_lengths)
+        # the recurrent layers want the lengths on the host: read them only if they are device data
+        lengths = backend.as_numpy(source_lengths.data) if isinstance(source_lengths, Tensor) else \
+            np.asarray(source_lengths)
         outputs, final = self.encoder(source, lengths)
         xp = backend.get_array_module(outputs.data)
-        positions = xp.arange(outputs.shape[1])
-        mask = positions[None, :] < xp.asarray(lengths)[:, None]
+        on_device = backend.to_device(lengths, outputs.device)  # the batch's one copy of its lengths
+        mask = Tensor._wrap(xp.arange(outputs.shape[1])[None, :] < on_device[:, None])  # made on the device
         hidden, cell = self.bridge(final)
         initial = DecoderState(hidden, cell, self.decoder.initial_attentional(outputs.shape[0], outputs))
         return EncoderOutput(outputs, mask, initial, self.decoder.attention_keys(outputs))
@@ -155,7 +157,8 @@ class Seq2Seq(nn.Module):
                 previous = backend.get_array_module(predicted).where(target[:, t] == PAD, PAD, predicted)
             elif t:
                 previous = target[:, t]
-            attentional, state, _ = self.decoder.forward_step(self.embed_target(previous), state, encoder_output)
+            attentional, state, _ = self.decoder.forward_step(self.embed_target(Tensor._wrap(previous)), state,
+                                                              encoder_output)
             attentionals.append(attentional)
         return attentionals
 

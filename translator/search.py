@@ -20,7 +20,7 @@ import dataclasses
 
 import numpy as np
 
-from tinygrad_rnn import backend, no_grad
+from tinygrad_rnn import Tensor, backend, no_grad
 
 from translator.vocabulary import BOS, EOS, PAD
 
@@ -63,7 +63,9 @@ def length_penalty(length, alpha: float):
 def max_lengths(source_lengths, max_length: int | None = None, ratio: float = DEFAULT_MAX_LENGTH_RATIO,
                 offset: int = DEFAULT_MAX_LENGTH_OFFSET) -> np.ndarray:
     """(B,) int64 per-sentence limit ``floor(ratio * source_length + offset)``, capped by ``max_length``, >= 1."""
-    limits = np.floor(ratio * backend.as_numpy(source_lengths).astype(np.float64) + offset).astype(np.int64)
+    lengths = np.asarray(source_lengths) if backend.get_array_module(source_lengths) is np else \
+        backend.as_numpy(source_lengths)
+    limits = np.floor(ratio * lengths.astype(np.float64) + offset).astype(np.int64)
     if max_length is not None:
         limits = np.minimum(limits, max_length)
     return np.maximum(limits, 1)
@@ -220,7 +222,7 @@ def greedy_search(model, encoder_output, max_length: int | None = None, *,
     previous = xp.full(batch, BOS, dtype=np.int64)
     state, rows_output = encoder_output.final, encoder_output
     for step in range(steps):
-        logits, state, weights = model.step(previous, state, rows_output)
+        logits, state, weights = model.step(Tensor._wrap(previous), state, rows_output)  # device ids
         masked, log_z = _next_token_scores(logits.data)
         best = masked.argmax(axis=1)
         best_log_p = xp.take_along_axis(masked, best[:, None], axis=1)[:, 0] - log_z
@@ -246,8 +248,10 @@ def greedy_search(model, encoder_output, max_length: int | None = None, *,
             active, active_rows, row_limits = active[keep], active_rows[kept], row_limits[kept]
             done, previous = done[kept], previous[kept]
 
-    counts, log_probs, finished = (backend.as_numpy(a) for a in (counts, log_probs, finished))
-    tokens = backend.as_numpy(tokens)
+    # the record comes to the host in three reads: ints (tokens, counts, finished), log-probabilities, attention
+    ints = backend.as_numpy(xp.concatenate([tokens, counts[:, None], finished[:, None].astype(np.int64)], axis=1))
+    tokens, counts, finished = ints[:, :steps], ints[:, steps], ints[:, steps + 1].astype(bool)
+    log_probs = backend.as_numpy(log_probs)
     attention = backend.as_numpy(attention) if with_attention else None
     penalties = length_penalty(counts + finished, length_penalty_alpha)
     return [Hypothesis(tokens[b, :counts[b]].tolist(), float(log_probs[b]), float(log_probs[b] / penalties[b]),
@@ -387,7 +391,7 @@ def beam_search(model, encoder_output, beam_size: int, max_length: int | None = 
     done = xp.zeros(batch, dtype=bool)  # per sentence in the batch: K hypotheses ended, or the limit reached
 
     for step in range(int(limits.max())):
-        logits, state, weights = model.step(previous, state, rows_output)
+        logits, state, weights = model.step(Tensor._wrap(previous), state, rows_output)  # device ids
         masked, log_z = _next_token_scores(logits.data)
         count, vocab = len(active), masked.shape[1]
         # A sentence's best 2K continuations are among the best 2K tokens of each of its K rows.

@@ -145,13 +145,14 @@ def attentional_step(query: Tensor, values: Tensor, combine_weight: Tensor, mask
     if mask is None:
         mask = backend.xp_for(values.device).ones((batch, length), dtype=bool)
     else:
-        mask = mask.data if isinstance(mask, Tensor) else mask
-        if not backend.is_array(mask):
-            mask = backend.numpy.asarray(mask)
+        if isinstance(mask, Tensor) and mask.device == values.device:
+            mask = mask.data  # device data: a decoder makes its mask there once per batch
+        else:
+            mask = backend.to_device(mask.data if isinstance(mask, Tensor) else
+                                     mask if backend.is_array(mask) else backend.numpy.asarray(mask), values.device)
         if tuple(mask.shape) != (batch, length) or mask.dtype.kind != "b":
             raise ValueError(f"mask should be a bool array of shape (batch, source_length) = {(batch, length)}, "
                              f"got {mask.dtype} {tuple(mask.shape)}")
-        mask = backend.to_device(mask, values.device)
     width = query.shape[1] + values.shape[2]
     if combine_weight.ndim != 2 or combine_weight.shape[1] != width:
         raise ValueError(f"combine_weight should have shape (out_features, {width}) for a query of size "

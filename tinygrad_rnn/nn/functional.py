@@ -381,7 +381,8 @@ def embedding(input, weight: Tensor, padding_idx: int | None = None) -> Tensor:
     count = weight.shape[0]
     if _on_host(indices):
         _check_embedding_indices(indices, count)
-    indices = backend.to_device(indices, weight.device)
+    if not (isinstance(input, Tensor) and input.device == weight.device):  # a Tensor there is device data
+        indices = backend.to_device(indices, weight.device)
     if padding_idx is not None:
         if not -count <= padding_idx < count:
             raise ValueError(f"padding_idx {padding_idx} is outside the table of {count} rows")

@@ -16,7 +16,9 @@ def check_lengths(lengths, steps: int, batch: int):
     """
     if lengths is None:
         return None
-    host = backend.as_numpy(lengths)
+    # host data (a list, a NumPy array) is read as it is; only GPU data costs a device->host read
+    host = backend.numpy.asarray(lengths) if backend.get_array_module(lengths) is backend.numpy else \
+        backend.as_numpy(lengths)
     if host.ndim != 1 or host.shape[0] != batch:
         raise ValueError(f"lengths must hold one length per sequence, so {batch} integers: expected {batch} values "
                          f"for a batch of {batch}, got shape {tuple(host.shape)}")
