@@ -9,7 +9,8 @@ The modules, in pipeline order (each imports, when it runs, only modules above i
                     catalogue       known datasets, download and cache
                     numbers_corpus  a generated Spanish/English numbers corpus (offline runs)
                     splits          train/dev/test with no sentence in two splits
-                    tokenize        text <-> tokens
+                    tokenize        text <-> tokens (words)
+                    subword         the tokenizer interface: words or SentencePiece pieces
                     noise           casual-input variants of a sentence (evaluate --noise, train --source-noise)
                     vocabulary      tokens <-> ids; the one owner of where BOS/EOS go
                     batching        padded, length-bucketed, reproducible batches

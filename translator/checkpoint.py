@@ -5,6 +5,9 @@ Layout of ``--model DIR`` (default ``models/default``)::
     config.json         format_version, the network (ModelConfig fields), vocabulary sizes,
                         the full training configuration and a description of the data
     source_vocab.json   target_vocab.json     (translator.vocabulary.Vocabulary.save)
+    sentencepiece.model (or source.model + target.model)   the SentencePiece tokenizer of a subword
+                        model (translator.subword); config.json's "tokenizer" entry names them, and a
+                        directory without that entry is word-level
     dev.tsv  test.tsv   the held-out splits, "source<TAB>reference", raw text (evaluate's default data)
     best.npz            weights with the best dev BLEU so far (what translate run loads)
     last.npz            weights + optimiser + scheduler + RNG + data position, to --resume exactly
@@ -25,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from tinygrad_rnn.serialization import atomic_open
 from translator.errors import CheckpointError, ConfigError, DataError, decode_utf8, read_user_file
+from translator.subword import Tokenizers
 from translator.vocabulary import Vocabulary
 
 if TYPE_CHECKING:  # annotations only: training builds on this module, not the reverse
@@ -63,8 +67,9 @@ def _check_version(found: Any, what: str) -> None:
 
 # ---------------------------------------------------------------- config.json
 def write_config(model_dir: str | os.PathLike, model_options: dict, source_vocab_size: int,
-                 target_vocab_size: int, train_options: dict, data_info: dict) -> None:
-    """Write ``config.json`` atomically (see the module docstring for its fields)."""
+                 target_vocab_size: int, train_options: dict, data_info: dict,
+                 tokenizer: dict | None = None) -> None:
+    """Write ``config.json`` atomically (see the module docstring for its fields; ``tokenizer``: None = words)."""
     document = {
         "format_version": FORMAT_VERSION,
         "model": model_options,
@@ -73,6 +78,8 @@ def write_config(model_dir: str | os.PathLike, model_options: dict, source_vocab
         "train": train_options,
         "data": data_info,
     }
+    if tokenizer is not None:
+        document["tokenizer"] = tokenizer
     with atomic_open(Path(model_dir) / CONFIG_FILE, "w") as handle:
         handle.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
 
@@ -110,6 +117,12 @@ def load_vocabularies(model_dir: str | os.PathLike) -> tuple[Vocabulary, Vocabul
         return (Vocabulary.load(model_dir / SOURCE_VOCAB_FILE), Vocabulary.load(model_dir / TARGET_VOCAB_FILE))
     except DataError as error:
         raise CheckpointError(str(error)) from None
+
+
+def load_tokenizers(model_dir: str | os.PathLike, document: dict | None = None) -> Tokenizers:
+    """The tokenizers of a model directory (``document``: its parsed config.json, read if not given)."""
+    document = read_config(model_dir) if document is None else document
+    return Tokenizers.load(model_dir, document.get("tokenizer"))
 
 
 # ---------------------------------------------------------------- .npz checkpoints
@@ -205,8 +218,11 @@ class ModelDirectory:
             CheckpointError: no model here, or options that ``parse`` refuses (ValueError, TypeError).
         """
         saved = read_config(self.path)
+        train = dict(saved["train"])
+        if "tokenizer" not in saved:  # trained before subword models: words, whatever today's default
+            train.setdefault("tokenizer", "word")
         try:
-            return parse(saved["train"])
+            return parse(train)
         except (ValueError, TypeError) as error:
             raise CheckpointError(f"{self.path}/{CONFIG_FILE} holds an unusable training configuration "
                                   f"({error})") from None
@@ -229,12 +245,13 @@ class ModelDirectory:
             for name in (BEST_FILE, LAST_FILE, LOG_FILE):
                 (self.path / name).unlink(missing_ok=True)
         self.path.mkdir(parents=True, exist_ok=True)
+        data.tokenizers.save(self.path)
         data.source_vocab.save(self.path / SOURCE_VOCAB_FILE)
         data.target_vocab.save(self.path / TARGET_VOCAB_FILE)
         write_pairs(self.path / DEV_FILE, data.dev_pairs)
         write_pairs(self.path / TEST_FILE, data.test_pairs)
         write_config(self.path, model_config.to_dict(), len(data.source_vocab), len(data.target_vocab),
-                     config.to_dict(), data.info)
+                     config.to_dict(), data.info, tokenizer=data.tokenizers.to_dict())
 
     def save_last(self, model, optimizer, scheduler, progress: dict) -> None:
         """``last.npz``: everything :meth:`restore` needs to continue exactly (``progress``: JSON values)."""
@@ -267,6 +284,9 @@ class ModelDirectory:
     # ------------------------------------------------------------ restore
     def vocabularies(self) -> tuple[Vocabulary, Vocabulary]:
         return load_vocabularies(self.path)
+
+    def tokenizers(self) -> Tokenizers:
+        return load_tokenizers(self.path)
 
     def load_last(self) -> dict:
         """The state :meth:`save_last` wrote (read before the model exists; :meth:`restore` applies it)."""

@@ -48,6 +48,7 @@ from typing import Any, Mapping
 
 from translator.errors import ConfigError, decode_utf8, read_user_file
 from translator.model_config import ModelConfig
+from translator.subword import SUBWORD_TYPES, TOKENIZER_KINDS
 from translator.options import Spell, check_types, flag_name, option, python_type, require
 
 PLATEAU_METRICS = ("loss", "bleu")
@@ -84,6 +85,13 @@ class DataOptions:
     dev_size: int = option(2000, "pairs held out for dev loss/BLEU each epoch", "data")
     test_size: int = option(2000, "pairs held out for the final test BLEU (saved as test.tsv)", "data")
     strict: bool = option(False, "stop at the first malformed data line instead of skipping it", "data")
+    tokenizer: str = option("word", "word: rule-based words (rare ones become <unk>); sentencepiece: subword "
+                            "pieces learnt on the training split (see translator/subword.py)", "data",
+                            choices=TOKENIZER_KINDS)
+    vocab_size: int = option(8000, "sentencepiece: pieces per model (an upper bound on small data); --min-freq and "
+                             "--max-vocab-size apply to the word tokenizer only", "data")
+    joint_vocab: bool = option(True, "sentencepiece: one model for source and target text (off: one each)", "data")
+    subword_type: str = option("unigram", "sentencepiece: the subword algorithm", "data", choices=SUBWORD_TYPES)
     source_noise: float = option(0.0, "each epoch, train on a casually typed form of each source with this "
                                  "probability (a random mix of lower case, no final punctuation or ¿¡, no "
                                  "accents; see translator/noise.py), so typed input translates like written", "data")
@@ -138,6 +146,7 @@ class TrainConfig(TrainingOptions, ModelConfig, DataOptions):
                 ">= 5 (4 special tokens and at least one word)", spell)
         require(self.dev_size >= 1, "dev_size", self.dev_size, ">= 1 (dev BLEU drives early stopping)", spell)
         require(self.test_size >= 1, "test_size", self.test_size, ">= 1", spell)
+        require(self.vocab_size >= 8, "vocab_size", self.vocab_size, ">= 8", spell)
         require(0.0 <= self.source_noise <= 1.0, "source_noise", self.source_noise, "in [0, 1]", spell)
         if self.data is not None and self.dataset != FIELDS["dataset"].default:
             raise ConfigError(f"{spell('data')} and {spell('dataset')} both given ({self.data!r}, "

@@ -4,8 +4,9 @@
     translator.translate(["¿Dónde está la estación?"])           # -> ["Where is the station?"]
     translator.translate(sentences, beam=5, nbest=3, return_details=True)
 
-Pipeline per sentence: tokenize -> source ids (``Vocabulary.encode``: + EOS, as in training) -> encode -> greedy or beam
-search -> target tokens, each ``<unk>`` replaced by the source word it attended to most (so
+Pipeline per sentence: tokenize (the model's tokenizer: words or SentencePiece pieces,
+:mod:`translator.subword`) -> source ids (``Vocabulary.encode``: + EOS, as in training) -> encode -> greedy or beam
+search -> target tokens, with a word tokenizer each ``<unk>`` replaced by the source word it attended to most (so
 names like "Tom" that the target vocabulary lacks pass through) -> detokenize. Sentences are
 sorted by length and translated in batches, so padding stays small; results come back in input
 order. An empty (or blank) input line gives an empty output without running the model.
@@ -26,7 +27,7 @@ from translator.errors import CheckpointError
 from translator.model import ModelConfig, Seq2Seq
 from translator.search import (DEFAULT_LENGTH_PENALTY, DEFAULT_MAX_LENGTH_OFFSET, DEFAULT_MAX_LENGTH_RATIO,
                                Hypothesis, beam_search, greedy_search)
-from translator.tokenize import detokenize, tokenize
+from translator.subword import Tokenizers
 from translator.batching import pad_sequences
 from translator.vocabulary import UNK_TOKEN, Vocabulary, encoder_tokens, source_words
 
@@ -72,7 +73,9 @@ def replace_unknowns(target_tokens: Sequence[str], attention: np.ndarray | None,
 
 
 class Translator:
-    """``Translator(model, source_vocab, target_vocab, device=None)``; usually built with :meth:`load`.
+    """``Translator(model, source_vocab, target_vocab, device=None, tokenizers=None)``; usually built with :meth:`load`.
+
+    ``tokenizers``: the model's :class:`translator.subword.Tokenizers` (default: words).
 
     The model is put in eval mode on ``device`` (default: where its weights are). Search options
     (``max_length_ratio``, ``max_length_offset``, ``length_penalty``) are attributes; see
@@ -82,7 +85,7 @@ class Translator:
     def __init__(self, model: Seq2Seq, source_vocab: Vocabulary, target_vocab: Vocabulary, device: str | None = None,
                  *, max_length_ratio: float = DEFAULT_MAX_LENGTH_RATIO,
                  max_length_offset: int = DEFAULT_MAX_LENGTH_OFFSET,
-                 length_penalty: float = DEFAULT_LENGTH_PENALTY):
+                 length_penalty: float = DEFAULT_LENGTH_PENALTY, tokenizers: Tokenizers | None = None):
         if len(source_vocab) != model.source_vocab_size or len(target_vocab) != model.target_vocab_size:
             raise ValueError(f"vocabulary sizes {len(source_vocab)}/{len(target_vocab)} do not match the model's "
                              f"{model.source_vocab_size}/{model.target_vocab_size}")
@@ -90,6 +93,7 @@ class Translator:
         self.source_vocab, self.target_vocab = source_vocab, target_vocab
         self.max_length_ratio, self.max_length_offset = max_length_ratio, max_length_offset
         self.length_penalty = length_penalty
+        self.tokenizers = tokenizers or Tokenizers.word()
 
     @classmethod
     def load(cls, model_dir: str | os.PathLike, device: str = "cpu", weights: str | None = None) -> "Translator":
@@ -111,6 +115,7 @@ class Translator:
             raise CheckpointError(f"{model_dir / checkpoint.CONFIG_FILE} describes an unusable model ({error}); "
                                   "retrain it with this version") from None
         source_vocab, target_vocab = checkpoint.load_vocabularies(model_dir)
+        tokenizers = checkpoint.load_tokenizers(model_dir, document)
         expected = (document["source_vocab_size"], document["target_vocab_size"])
         if (len(source_vocab), len(target_vocab)) != tuple(expected):
             raise CheckpointError(f"the vocabularies in {model_dir} have {len(source_vocab)}/{len(target_vocab)} "
@@ -128,7 +133,7 @@ class Translator:
             raise CheckpointError(f"{model_dir / weights} does not fit the model in "
                                   f"{checkpoint.CONFIG_FILE} ({first_line}); retrain the model") from None
         model.eval()
-        return cls(model, source_vocab, target_vocab, device=device)
+        return cls(model, source_vocab, target_vocab, device=device, tokenizers=tokenizers)
 
     # ------------------------------------------------------------ translating
     def translate(self, sentences: Sequence[str], beam: int = 1, nbest: int = 1, replace_unk: bool = True,
@@ -139,7 +144,8 @@ class Translator:
             sentences: N raw source sentences.
             beam: beam width; 1 is greedy search.
             nbest: translations per sentence (1 <= nbest <= beam).
-            replace_unk: replace ``<unk>`` by the most-attended source word.
+            replace_unk: replace ``<unk>`` by the most-attended source word (word tokenizer only; a
+                SentencePiece model's detokenisation drops ``<unk>``).
             batch_size: sentences decoded together.
             return_details: return :class:`Translation` lists instead of strings.
             max_length: absolute cap on output tokens (besides the limit relative to the source).
@@ -153,7 +159,7 @@ class Translator:
             raise ValueError(f"need beam >= 1 and 1 <= nbest <= beam, got beam={beam}, nbest={nbest}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        tokenized = [tokenize(sentence) for sentence in sentences]
+        tokenized = [self.tokenizers.source.tokenize(sentence) for sentence in sentences]
         results: list[list[Translation] | None] = [None] * len(sentences)
         for index, tokens in enumerate(tokenized):
             if not tokens:
@@ -188,9 +194,9 @@ class Translator:
     def _finish(self, hypothesis: Hypothesis, words: list[str], replace_unk: bool) -> Translation:
         source_tokens = encoder_tokens(words)
         target_tokens = [self.target_vocab.id_to_token(index) for index in hypothesis.tokens]
-        if replace_unk:
+        if replace_unk and self.tokenizers.target.replaces_unknowns:
             target_tokens = replace_unknowns(target_tokens, hypothesis.attention, source_tokens)
-        return Translation(detokenize(target_tokens), target_tokens, source_tokens, hypothesis.score,
+        return Translation(self.tokenizers.target.detokenize(target_tokens), target_tokens, source_tokens, hypothesis.score,
                            hypothesis.log_prob, hypothesis.attention)
 
     @property

@@ -6,11 +6,14 @@ was trained on, and checks that with a fingerprint):
 1. read the pairs: a catalogue dataset (downloaded on first use), ``--data FILE``, or the built-in
    numbers corpus; malformed lines are reported by line number (fatal with ``--strict``);
 2. split them into train/dev/test, grouped so that no sentence is in two splits (seeded);
-3. tokenise; drop *training* pairs longer than ``max_length`` tokens (dev and test keep every
-   length, so their scores describe the natural distribution of sentences);
-4. build the vocabularies from the kept training pairs (``min_freq``, ``max_vocab_size``), or reuse
-   the saved ones when resuming;
-5. encode: source and target token ids, each followed by EOS (``Vocabulary.encode``).
+3. learn the tokenizers from the training split (``--tokenizer``: words need nothing to learn,
+   SentencePiece models are trained on the training pairs, :mod:`translator.subword`), or reuse the
+   saved ones when resuming;
+4. tokenise; drop *training* pairs longer than ``max_length`` tokens (words or subword pieces;
+   dev and test keep every length, so their scores describe the natural distribution of sentences);
+5. build the vocabularies from the kept training pairs (words: ``min_freq``, ``max_vocab_size``;
+   pieces: every piece seen), or reuse the saved ones when resuming;
+6. encode: source and target token ids, each followed by EOS (``Vocabulary.encode``).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from translator.config import TrainConfig
 from translator.corpus import read_pairs
 from translator.errors import DataError
 from translator.splits import split_pairs
-from translator.tokenize import tokenize
+from translator.subword import Tokenizers
 from translator.vocabulary import Vocabulary
 
 Pair = tuple[str, str]
@@ -44,6 +47,7 @@ class PreparedData:
         train_examples: encoded training pairs within ``max_length`` (source ids + EOS, target ids + EOS).
         dev_examples: encoded dev pairs, every length (for the dev loss).
         source_vocab, target_vocab: the vocabularies.
+        tokenizers: the source and target tokenizers (words or SentencePiece).
         info: a JSON-able description (where from, fingerprint, counts) saved in config.json.
     """
 
@@ -55,6 +59,7 @@ class PreparedData:
     source_vocab: Vocabulary
     target_vocab: Vocabulary
     info: dict
+    tokenizers: Tokenizers = dataclasses.field(default_factory=Tokenizers.word)
 
 
 def fingerprint(pairs: Sequence[Pair]) -> str:
@@ -90,14 +95,18 @@ def read_config_pairs(config: TrainConfig, log: Callable[[str], None]) -> tuple[
     return result.pairs, result.source, result.skipped_line_numbers
 
 
-def encode_pairs(pairs: Sequence[Pair], source_vocab: Vocabulary, target_vocab: Vocabulary) -> list[Example]:
-    """Token ids of each pair, source and target each followed by EOS."""
-    return [(source_vocab.encode(tokenize(source)), target_vocab.encode(tokenize(target))) for source, target in pairs]
+def encode_pairs(pairs: Sequence[Pair], source_vocab: Vocabulary, target_vocab: Vocabulary,
+                 tokenizers: Tokenizers | None = None) -> list[Example]:
+    """Token ids of each pair, source and target each followed by EOS (``tokenizers``: default words)."""
+    tokenizers = tokenizers or Tokenizers.word()
+    return [(source_vocab.encode(tokenizers.source.tokenize(source)),
+             target_vocab.encode(tokenizers.target.tokenize(target))) for source, target in pairs]
 
 
 def prepare(config: TrainConfig, log: Callable[[str], None],
-            vocabularies: tuple[Vocabulary, Vocabulary] | None = None) -> PreparedData:
-    """Read, split, filter, build vocabularies (unless given) and encode; see the module docstring.
+            vocabularies: tuple[Vocabulary, Vocabulary] | None = None,
+            tokenizers: Tokenizers | None = None) -> PreparedData:
+    """Read, split, learn tokenizers, filter, build vocabularies (unless given) and encode; see the module docstring.
 
     Raises:
         DataError: bad data, or splits that do not fit in the data.
@@ -109,17 +118,26 @@ def prepare(config: TrainConfig, log: Callable[[str], None],
     splits = split_pairs(pairs, dev_size=config.dev_size, test_size=config.test_size, seed=config.seed)
     train_pairs, dev_pairs, test_pairs = splits.select(pairs)
 
-    tokenized_train = [(tokenize(source), tokenize(target)) for source, target in train_pairs]
+    casual = noise.parse_spec("all")
+    if tokenizers is None:
+        # with --source-noise the subword model also learns the casually typed forms of the sources
+        extra = ([noise.apply(source, casual) for source, _ in train_pairs]
+                 if config.source_noise > 0 and config.tokenizer != "word" else [])
+        tokenizers = Tokenizers.train(train_pairs, config.tokenizer, config.vocab_size, config.joint_vocab,
+                                      config.subword_type, config.seed, extra_sources=extra)
+    tokenize_source, tokenize_target = tokenizers.source.tokenize, tokenizers.target.tokenize
+    tokenized_train = [(tokenize_source(source), tokenize_target(target)) for source, target in train_pairs]
     kept = filter_by_length(tokenized_train, config.max_length)
     if not kept:
         raise DataError(f"no training pair has at most --max-length {config.max_length} tokens on both sides")
     if vocabularies is None:
         source_tokens = [tokenized_train[i][0] for i in kept]
         if config.source_noise > 0:
-            casual = noise.parse_spec("all")
-            source_tokens += [tokenize(noise.apply(train_pairs[i][0], casual)) for i in kept]
-        source_vocab = Vocabulary.build(source_tokens, config.min_freq, config.max_vocab_size)
-        target_vocab = Vocabulary.build((tokenized_train[i][1] for i in kept), config.min_freq, config.max_vocab_size)
+            source_tokens += [tokenize_source(noise.apply(train_pairs[i][0], casual)) for i in kept]
+        # subword pieces are already a chosen inventory: keep every piece the training text uses
+        min_freq, max_size = (config.min_freq, config.max_vocab_size) if tokenizers.kind == "word" else (1, None)
+        source_vocab = Vocabulary.build(source_tokens, min_freq, max_size)
+        target_vocab = Vocabulary.build((tokenized_train[i][1] for i in kept), min_freq, max_size)
     else:
         source_vocab, target_vocab = vocabularies
     train_examples = [(source_vocab.encode(tokenized_train[i][0]), target_vocab.encode(tokenized_train[i][1]))
@@ -135,14 +153,15 @@ def prepare(config: TrainConfig, log: Callable[[str], None],
         "test_pairs": len(test_pairs),
         "source_vocab_size": len(source_vocab),
         "target_vocab_size": len(target_vocab),
+        "tokenizer": tokenizers.kind,
     }
     log(f"split {len(pairs)} pairs: train {len(train_pairs)} ({len(kept)} within {config.max_length} tokens), "
         f"dev {len(dev_pairs)}, test {len(test_pairs)}; vocabularies: source {len(source_vocab)}, "
         f"target {len(target_vocab)}")
     return PreparedData(
         train_pairs=[train_pairs[i] for i in kept], dev_pairs=dev_pairs, test_pairs=test_pairs,
-        train_examples=train_examples, dev_examples=encode_pairs(dev_pairs, source_vocab, target_vocab),
-        source_vocab=source_vocab, target_vocab=target_vocab, info=info,
+        train_examples=train_examples, dev_examples=encode_pairs(dev_pairs, source_vocab, target_vocab, tokenizers),
+        source_vocab=source_vocab, target_vocab=target_vocab, info=info, tokenizers=tokenizers,
     )
 
 
@@ -159,5 +178,5 @@ def noised_examples(data: PreparedData, probability: float, seed: int, epoch: in
     examples = list(data.train_examples)
     for index in np.flatnonzero(drawn):
         source = noise.random_variant(data.train_pairs[index][0], rng)
-        examples[index] = (data.source_vocab.encode(tokenize(source)), examples[index][1])
+        examples[index] = (data.source_vocab.encode(data.tokenizers.source.tokenize(source)), examples[index][1])
     return examples

@@ -191,8 +191,9 @@ class Trainer:
         config = self.config
         self.device = tg.backend.normalize_device(config.device)
         vocabularies = self.directory.vocabularies() if self.resume else None
+        tokenizers = self.directory.tokenizers() if self.resume else None
         state = self.directory.load_last() if self.resume else None
-        self.data: PreparedData = prepare(config, self.log, vocabularies)
+        self.data: PreparedData = prepare(config, self.log, vocabularies, tokenizers)
         if self.resume:
             self.directory.check_data(self.data.info["fingerprint"])
         self.model_config = config.model_config()
@@ -255,7 +256,8 @@ class Trainer:
 
     def translator(self) -> Translator:
         """A Translator over the model being trained (shares its weights)."""
-        return Translator(self.model, self.data.source_vocab, self.data.target_vocab, device=self.device)
+        return Translator(self.model, self.data.source_vocab, self.data.target_vocab, device=self.device,
+                          tokenizers=self.data.tokenizers)
 
     def _score(self, pairs, beam: int = 1) -> EvaluationResult:
         self.model.eval()

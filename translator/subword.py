@@ -1,0 +1,205 @@
+"""Tokenizers: the word tokenizer or SentencePiece subwords, behind one small interface.
+
+A tokenizer turns raw text into token strings and back: ``tokenize(text) -> list[str]`` and
+``detokenize(tokens) -> str``. Two kinds (``--tokenizer``):
+
+- ``word`` (:class:`WordTokenizer`): :mod:`translator.tokenize`'s rule-based words and punctuation;
+  rare words become ``<unk>``, which ``translate run`` replaces by the attended source word
+  (``replaces_unknowns``);
+- ``sentencepiece`` (:class:`SentencePieceTokenizer`): a SentencePiece unigram (default) or BPE
+  model of ``--vocab-size`` pieces, trained on the TRAINING split only, in memory, single-threaded
+  and seeded, so the same data and options give the same model byte for byte (a resumed run reads
+  the saved one). Its detokenisation (SentencePiece's decoding: ``▁`` marks a space) restores the spaces exactly.
+
+Normalisation: text goes through :func:`translator.tokenize.normalize` first (NFC, zero-width
+characters removed, whitespace runs collapsed to one space and stripped, in-word ``’`` -> ``'``);
+SentencePiece's own normaliser is off (``identity``), so for every sentence whose characters were
+seen in training ``detokenize(tokenize(s)) == normalize(s)``. A ``<unk>`` the model writes is
+dropped by :meth:`SentencePieceTokenizer.detokenize` (SentencePiece would print ``⁇``).
+
+:class:`Tokenizers` is the pair a model uses (source, target; the same object when the
+vocabulary is joint), with how it is saved in a model directory: ``sentencepiece.model`` (joint)
+or ``source.model`` + ``target.model``, written atomically, described by the ``tokenizer`` entry of
+``config.json``. A directory without that entry is word-level (models trained before subwords).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from tinygrad_rnn.serialization import atomic_open
+from translator.errors import CheckpointError, DataError
+from translator.tokenize import detokenize, normalize, tokenize
+from translator.vocabulary import UNK_TOKEN
+
+TOKENIZER_KINDS = ("word", "sentencepiece")
+SUBWORD_TYPES = ("unigram", "bpe")
+JOINT_FILE = "sentencepiece.model"
+SOURCE_FILE = "source.model"
+TARGET_FILE = "target.model"
+SPACE = "\u2581"  # "▁", SentencePiece's word-boundary mark
+
+
+class WordTokenizer:
+    """The rule-based word tokenizer (:mod:`translator.tokenize`)."""
+
+    kind = "word"
+    replaces_unknowns = True
+
+    def tokenize(self, text: str) -> list[str]:
+        return tokenize(text)
+
+    def detokenize(self, tokens: Iterable[str]) -> str:
+        return detokenize(tokens)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, WordTokenizer)
+
+
+class SentencePieceTokenizer:
+    """A trained SentencePiece model: ``SentencePieceTokenizer(model_bytes)``; build one with :meth:`train`."""
+
+    kind = "sentencepiece"
+    replaces_unknowns = False  # a subword <unk> is a character never seen in training, not a name
+
+    def __init__(self, model: bytes):
+        import sentencepiece  # noqa: PLC0415 - only subword models need it
+
+        self.model = bytes(model)
+        self.processor = sentencepiece.SentencePieceProcessor()
+        try:
+            self.processor.LoadFromSerializedProto(self.model)
+        except (RuntimeError, OSError) as error:
+            raise ValueError(f"not a SentencePiece model ({error})") from None
+
+    @classmethod
+    def train(cls, sentences: Iterable[str], vocab_size: int, model_type: str = "unigram",
+              seed: int = 1) -> "SentencePieceTokenizer":
+        """Train on ``sentences`` (raw text, normalised here) in memory; deterministic in its arguments.
+
+        ``vocab_size`` is an upper bound: on small data the model keeps fewer pieces
+        (``hard_vocab_limit=False``) instead of failing.
+        """
+        import sentencepiece  # noqa: PLC0415
+
+        if model_type not in SUBWORD_TYPES:
+            raise ValueError(f"subword type must be one of {', '.join(SUBWORD_TYPES)}, got {model_type!r}")
+        texts = [text for text in map(normalize, sentences) if text]
+        if not texts:
+            raise DataError("no training text to learn a SentencePiece model from")
+        sentencepiece.set_random_generator_seed(seed)
+        writer = io.BytesIO()
+        sentencepiece.SentencePieceTrainer.train(
+            sentence_iterator=iter(texts), model_writer=writer, vocab_size=vocab_size, model_type=model_type,
+            character_coverage=1.0, num_threads=1, hard_vocab_limit=False, normalization_rule_name="identity",
+            unk_id=0, bos_id=-1, eos_id=-1, pad_id=-1, unk_piece=UNK_TOKEN, minloglevel=2,
+            input_sentence_size=0, shuffle_input_sentence=False)
+        return cls(writer.getvalue())
+
+    def tokenize(self, text: str) -> list[str]:
+        return self.processor.encode(normalize(text), out_type=str)
+
+    def detokenize(self, tokens: Iterable[str]) -> str:
+        # SentencePiece's decoding rule for these settings (identity normalisation, a dummy prefix):
+        # "▁" marks a space; written out so pieces outside the model (an unseen character) decode too
+        text = "".join(token for token in tokens if token != UNK_TOKEN).replace(SPACE, " ")
+        return " ".join(text.split())
+
+    def __len__(self) -> int:
+        return self.processor.get_piece_size()
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SentencePieceTokenizer) and self.model == other.model
+
+
+Tokenizer = WordTokenizer | SentencePieceTokenizer
+
+
+@dataclasses.dataclass
+class Tokenizers:
+    """The source and target tokenizers of one model (the same object when ``joint``)."""
+
+    source: Tokenizer
+    target: Tokenizer
+    joint: bool = False
+
+    @classmethod
+    def word(cls) -> "Tokenizers":
+        tokenizer = WordTokenizer()
+        return cls(tokenizer, tokenizer, joint=True)
+
+    @property
+    def kind(self) -> str:
+        return self.source.kind
+
+    @classmethod
+    def train(cls, pairs: Sequence[tuple[str, str]], kind: str = "word", vocab_size: int = 8000,
+              joint: bool = True, subword_type: str = "unigram", seed: int = 1,
+              extra_sources: Sequence[str] = ()) -> "Tokenizers":
+        """The tokenizers of a new run, learnt from the training ``pairs`` (``extra_sources``: more source text)."""
+        if kind not in TOKENIZER_KINDS:
+            raise ValueError(f"tokenizer must be one of {', '.join(TOKENIZER_KINDS)}, got {kind!r}")
+        if kind == "word":
+            return cls.word()
+        sources = [source for source, _ in pairs] + list(extra_sources)
+        targets = [target for _, target in pairs]
+        if joint:
+            model = SentencePieceTokenizer.train(sources + targets, vocab_size, subword_type, seed)
+            return cls(model, model, joint=True)
+        return cls(SentencePieceTokenizer.train(sources, vocab_size, subword_type, seed),
+                   SentencePieceTokenizer.train(targets, vocab_size, subword_type, seed), joint=False)
+
+    # ------------------------------------------------------------ in a model directory
+    def files(self) -> dict[str, Tokenizer]:
+        if self.kind == "word":
+            return {}
+        return {JOINT_FILE: self.source} if self.joint else {SOURCE_FILE: self.source, TARGET_FILE: self.target}
+
+    def to_dict(self) -> dict:
+        """The ``tokenizer`` entry of ``config.json``."""
+        return {"kind": self.kind, "joint": self.joint, "files": sorted(self.files())}
+
+    def save(self, model_dir: str | os.PathLike) -> None:
+        """Write the model files (none for words) into ``model_dir``, atomically, removing stale ones."""
+        model_dir = Path(model_dir)
+        for name in (JOINT_FILE, SOURCE_FILE, TARGET_FILE):
+            if name not in self.files():
+                (model_dir / name).unlink(missing_ok=True)
+        for name, tokenizer in self.files().items():
+            with atomic_open(model_dir / name, "wb") as handle:
+                handle.write(tokenizer.model)
+
+    @classmethod
+    def load(cls, model_dir: str | os.PathLike, entry: dict | None) -> "Tokenizers":
+        """The tokenizers described by ``entry`` (``config.json``'s ``tokenizer``; None: word-level).
+
+        Raises:
+            CheckpointError: an unknown kind, or a missing or corrupt model file.
+        """
+        if entry is None:
+            return cls.word()
+        kind = entry.get("kind") if isinstance(entry, dict) else None
+        if kind == "word":
+            return cls.word()
+        if kind != "sentencepiece":
+            raise CheckpointError(f"{model_dir}: unknown tokenizer {kind!r} in config.json (this version reads "
+                                  f"{', '.join(TOKENIZER_KINDS)}); retrain the model")
+        model_dir = Path(model_dir)
+
+        def read(name: str) -> SentencePieceTokenizer:
+            path = model_dir / name
+            try:
+                return SentencePieceTokenizer(path.read_bytes())
+            except FileNotFoundError:
+                raise CheckpointError(f"{path} is missing: the model's tokenizer is gone; retrain the model") from None
+            except ValueError as error:
+                raise CheckpointError(f"{path} is corrupt ({error}); retrain the model") from None
+
+        if entry.get("joint", True):
+            model = read(JOINT_FILE)
+            return cls(model, model, joint=True)
+        return cls(read(SOURCE_FILE), read(TARGET_FILE), joint=False)
