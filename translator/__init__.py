@@ -26,6 +26,7 @@ The modules, in pipeline order (each imports, when it runs, only modules above i
     training        config          TrainConfig: data, model and training options (CLI flags, TOML)
                     preparation     TrainConfig -> split, filtered, encoded data and vocabularies
                     training        Trainer: the loop, dev evaluation, stops, exact resume
+                    averaging       the mean of the last K epochs' weights (``translate average``)
     CLI             cli             ``translate train | run | evaluate`` (``__main__``: ``python -m translator``)
 """
 import os

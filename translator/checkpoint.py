@@ -12,6 +12,9 @@ Layout of ``--model DIR`` (default ``models/default``)::
     best.npz            weights with the best dev BLEU so far (what translate run loads)
     last.npz            weights + optimiser + scheduler + RNG + data position, to --resume exactly
     log.jsonl           one JSON object per event (epoch results, stops, the final summary)
+    epoch-NNN.npz       with --keep-epochs K: the weights after each of the last K epochs (best.npz's
+                        format), for ``translate average`` (translator.averaging)
+    averaged.npz        written by ``translate average``; ``run``/``evaluate --weights averaged.npz``
 
 ``.npz`` files are written with the engine's atomic ``tinygrad_rnn.save`` and carry
 ``format_version``; every reader checks it, so an old or foreign file is refused with a clear
@@ -47,6 +50,13 @@ LAST_FILE = "last.npz"
 LOG_FILE = "log.jsonl"
 DEV_FILE = "dev.tsv"
 TEST_FILE = "test.tsv"
+AVERAGED_FILE = "averaged.npz"
+EPOCH_PATTERN = "epoch-[0-9][0-9][0-9].npz"
+
+
+def epoch_file(epoch: int) -> str:
+    """The file name of the weights after 1-based ``epoch`` (``epoch-004.npz``)."""
+    return f"epoch-{epoch:03d}.npz"
 
 T = TypeVar("T")
 
@@ -242,8 +252,10 @@ class ModelDirectory:
         old model may survive.
         """
         if self.path.exists():
-            for name in (BEST_FILE, LAST_FILE, LOG_FILE):
+            for name in (BEST_FILE, LAST_FILE, LOG_FILE, AVERAGED_FILE):
                 (self.path / name).unlink(missing_ok=True)
+            for path in self.path.glob(EPOCH_PATTERN):
+                path.unlink()
         self.path.mkdir(parents=True, exist_ok=True)
         data.tokenizers.save(self.path)
         data.source_vocab.save(self.path / SOURCE_VOCAB_FILE)
@@ -271,6 +283,14 @@ class ModelDirectory:
         save_checkpoint(self.path / BEST_FILE, {
             "kind": "best", "model": dict(model.state_dict()), "epoch": epoch, "dev_bleu": dev_bleu,
         })
+
+    def save_epoch(self, model, epoch: int, dev_bleu: float, keep: int) -> None:
+        """``epoch-NNN.npz`` after 1-based ``epoch``; epoch files older than the last ``keep`` are removed."""
+        save_checkpoint(self.path / epoch_file(epoch), {
+            "kind": "epoch", "model": dict(model.state_dict()), "epoch": epoch, "dev_bleu": dev_bleu,
+        })
+        for path in sorted(self.path.glob(EPOCH_PATTERN))[:-keep]:
+            path.unlink()
 
     def has_best(self) -> bool:
         return (self.path / BEST_FILE).exists()

@@ -212,10 +212,16 @@ def read_lines(name: str, data: bytes) -> list[str]:
     return [line.rstrip("\r") for line in lines]
 
 
-def _load_translator(model_dir: Path, device: str):
+def _load_translator(model_dir: Path, device: str, weights: str | None = None):
     from translator.inference import Translator  # noqa: PLC0415
 
-    return Translator.load(model_dir, device=_check_device(device))
+    return Translator.load(model_dir, device=_check_device(device), weights=weights)
+
+
+def weights_option(function: Callable) -> Callable:
+    return click.option("--weights", default=None, metavar="FILE",
+                        help=f"weights file in --model to use, e.g. {checkpoint.AVERAGED_FILE} "
+                             f"[default: {checkpoint.BEST_FILE}]")(function)
 
 
 @cli.command()
@@ -233,10 +239,11 @@ def _load_translator(model_dir: Path, device: str):
               help="draw the attention matrix of the (single) input sentence to this PNG file")
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True,
               help="sentences translated together")
+@weights_option
 @device_option
 @user_errors
 def run(model_dir: Path, texts: tuple[str, ...], input_file: Path | None, beam: int | None, nbest: int,
-        replace_unk: bool, show_attention: Path | None, batch_size: int, device: str) -> None:
+        replace_unk: bool, show_attention: Path | None, batch_size: int, weights: str | None, device: str) -> None:
     """Translate TEXTS, or the lines of --input FILE / stdin (one output line per input line)."""
     if texts and input_file is not None:
         raise UserError("give sentences as arguments or with --input, not both")
@@ -258,7 +265,7 @@ def run(model_dir: Path, texts: tuple[str, ...], input_file: Path | None, beam: 
     if show_attention is not None:
         _require_matplotlib()
 
-    translator = _load_translator(model_dir, device)
+    translator = _load_translator(model_dir, device, weights)
     results = translator.translate(sentences, beam=beam, nbest=nbest, replace_unk=replace_unk,
                                    batch_size=batch_size, return_details=True)
     out = sys.stdout
@@ -309,10 +316,12 @@ def _draw_attention(path: Path, translation) -> None:
 @click.option("--noise", "noise_spec", default="clean", show_default=True, metavar="SPEC",
               help="score on casually typed sources: clean, casual (= lower,nopunct), all, or kinds "
                    "joined by commas from lower, nopunct, noaccents (references stay as written)")
+@weights_option
 @device_option
 @user_errors
 def evaluate(model_dir: Path, data_file: Path | None, beam: int, replace_unk: bool, output: Path | None,
-             as_json: bool, strict: bool, batch_size: int, noise_spec: str, device: str) -> None:
+             as_json: bool, strict: bool, batch_size: int, noise_spec: str, weights: str | None,
+             device: str) -> None:
     """Score the model with sacreBLEU (BLEU, chrF) and measure its decoding speed."""
     from translator.evaluate import evaluate_pairs, load_evaluation_pairs, write_output  # noqa: PLC0415
 
@@ -326,7 +335,7 @@ def evaluate(model_dir: Path, data_file: Path | None, beam: int, replace_unk: bo
     if not pairs:
         raise UserError(f"{description} holds no sentence pairs to evaluate")
     pairs = [(noise.apply(source, noise_kinds), target) for source, target in pairs]
-    translator = _load_translator(model_dir, device)
+    translator = _load_translator(model_dir, device, weights)
     result = evaluate_pairs(lambda sentences: translator.translate(sentences, beam=beam, replace_unk=replace_unk,
                                                                    batch_size=batch_size), pairs)
     if output is not None:
@@ -338,6 +347,23 @@ def evaluate(model_dir: Path, data_file: Path | None, beam: int, replace_unk: bo
         sources = f", sources noised: {','.join(noise_kinds)}" if noise_kinds else ""
         click.echo(f"{description}: {len(pairs)} sentences, beam {beam}{sources}")
         click.echo(result.summary())
+
+
+# ---------------------------------------------------------------- average
+@cli.command()
+@model_option
+@click.option("--last", type=click.IntRange(min=1), required=True,
+              help="average the weights of the last K epochs (kept by 'translate train --keep-epochs K')")
+@click.option("--output", default=checkpoint.AVERAGED_FILE, show_default=True, metavar="FILE",
+              help="file name inside --model; best.npz is left alone")
+@user_errors
+def average(model_dir: Path, last: int, output: str) -> None:
+    """Average the last K epoch checkpoints into one weights file (use it with run/evaluate --weights)."""
+    from translator.averaging import average_last  # noqa: PLC0415
+
+    path, epochs = average_last(model_dir, last, output)
+    click.echo(f"averaged epochs {', '.join(map(str, epochs))} into {path}; score it with "
+               f"'translate evaluate --model {model_dir} --weights {path.name}'")
 
 
 if __name__ == "__main__":  # pragma: no cover

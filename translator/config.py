@@ -56,7 +56,7 @@ BUILTIN_DATASETS = ("numbers",)  # generated in memory, no download (translator.
 
 # Options that may differ from the saved configuration when resuming: they change when or where
 # training runs, not what it computes.
-RESUME_OVERRIDABLE = ("epochs", "max_time", "device")
+RESUME_OVERRIDABLE = ("epochs", "max_time", "device", "keep_epochs")
 
 # The beam width of `translate run`/`evaluate` by default, also used for the test BLEU that ends
 # training, so that number is what a user gets.
@@ -116,6 +116,8 @@ class TrainingOptions:
     plateau_metric: str = option("loss", "dev metric watched for learning-rate decay", "training",
                                  choices=PLATEAU_METRICS)
     early_stopping: int = option(3, "stop after this many epochs without a better dev BLEU (0: never)", "training")
+    keep_epochs: int = option(0, "keep the weights of the last K epochs (epoch-NNN.npz) for 'translate average' "
+                              "(0: none)", "training")
     max_time: float | None = option(None, "stop (and save) after this many seconds of training", "training")
     seed: int = option(1, "random seed: the same seed gives the same model", "training")
     device: str = option("cpu", "cpu or cuda", "training", metavar="DEVICE")
@@ -165,6 +167,7 @@ class TrainConfig(TrainingOptions, ModelConfig, DataOptions):
         require(self.lr_decay_start >= 0, "lr_decay_start", self.lr_decay_start, ">= 0 (0: only on a plateau)",
                 spell)
         require(self.early_stopping >= 0, "early_stopping", self.early_stopping, ">= 0 (0 turns it off)", spell)
+        require(self.keep_epochs >= 0, "keep_epochs", self.keep_epochs, ">= 0 (0 keeps none)", spell)
         require(self.max_time is None or self.max_time > 0, "max_time", self.max_time, "> 0 seconds", spell)
         require(self.seed >= 0, "seed", self.seed, ">= 0", spell)
         device = self.device.lower()

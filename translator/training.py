@@ -357,6 +357,8 @@ class Trainer:
             progress.epochs_without_improvement += 1
         if dev.bleu > progress.best_saved_bleu:
             self._save_best(dev.bleu)
+        if config.keep_epochs:
+            self.directory.save_epoch(self.model, progress.epoch + 1, dev.bleu, config.keep_epochs)
         self.directory.log("epoch", epoch=progress.epoch + 1, step=progress.step, train_loss=train_loss,
                         dev_loss=dev_loss, dev_bleu=dev.bleu, dev_chrf=dev.chrf,
                         dev_exact_matches=dev.exact_matches, lr=lr, tokens_per_second=tokens_per_second,

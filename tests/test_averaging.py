@@ -1,0 +1,62 @@
+"""Checkpoint averaging: identical checkpoints average to themselves, two known ones to their mean;
+training keeps the last K epochs; ``translate average`` writes averaged.npz that run/evaluate can use."""
+import numpy as np
+import pytest
+
+from translator import checkpoint
+from translator.averaging import average_last, average_states, epoch_checkpoints
+from translator.cli import cli
+from translator.config import TrainConfig
+from translator.errors import CheckpointError
+from translator.training import Trainer
+
+TINY = TrainConfig(dataset="numbers", max_pairs=600, dev_size=60, test_size=60, max_length=20, min_freq=1,
+                   embedding_size=16, hidden_size=16, batch_size=32, lr=5e-3, epochs=3, seed=3, keep_epochs=2)
+
+
+def quiet(*_):
+    pass
+
+
+def test_average_of_identical_states_is_the_identity():
+    rng = np.random.default_rng(0)
+    state = {"w": rng.standard_normal((3, 4)).astype(np.float32), "b": rng.standard_normal(4).astype(np.float32)}
+    averaged = average_states([state, dict(state), dict(state)])
+    for name, value in state.items():
+        assert averaged[name].dtype == value.dtype
+        assert np.array_equal(averaged[name], value)
+
+
+def test_average_of_two_states_is_their_mean_and_mismatches_are_refused():
+    first = {"w": np.array([[1.0, 2.0], [3.0, 4.0]], dtype=np.float32)}
+    second = {"w": np.array([[3.0, 0.0], [-3.0, 5.0]], dtype=np.float32)}
+    assert np.array_equal(average_states([first, second])["w"], np.array([[2.0, 1.0], [0.0, 4.5]], np.float32))
+    with pytest.raises(ValueError, match="shape"):
+        average_states([first, {"w": np.zeros((2, 3), np.float32)}])
+    with pytest.raises(ValueError, match="other parameters"):
+        average_states([first, {"v": first["w"]}])
+    with pytest.raises(ValueError, match="nothing"):
+        average_states([])
+
+
+def test_training_keeps_the_last_epochs_and_translate_average_writes_their_mean(tmp_path):
+    model_dir = tmp_path / "model"
+    Trainer(TINY, model_dir, progress=False, log=quiet).run()
+    paths = epoch_checkpoints(model_dir)
+    assert [path.name for path in paths] == ["epoch-002.npz", "epoch-003.npz"]
+    states = [checkpoint.load_checkpoint(path)["model"] for path in paths]
+    assert cli.main(["average", "--model", str(model_dir), "--last", "2"], standalone_mode=False) is None
+    averaged = checkpoint.load_checkpoint(model_dir / checkpoint.AVERAGED_FILE)
+    assert averaged["epochs"] == [2, 3]
+    for name, value in averaged["model"].items():
+        expected = (np.asarray(states[0][name].data, np.float64) + np.asarray(states[1][name].data, np.float64)) / 2
+        np.testing.assert_allclose(np.asarray(value.data), expected, rtol=1e-6, atol=1e-7)
+    assert not np.array_equal(np.asarray(states[0][name].data), np.asarray(states[1][name].data))
+    best = checkpoint.load_checkpoint(model_dir / checkpoint.BEST_FILE)
+    assert best["kind"] == "best"  # untouched
+    assert cli.main(["run", "--model", str(model_dir), "--weights", checkpoint.AVERAGED_FILE, "--beam", "1",
+                     "doce"], standalone_mode=False) is None
+    with pytest.raises(CheckpointError, match="--keep-epochs"):
+        average_last(model_dir, 3)
+    with pytest.raises(CheckpointError, match="--output"):
+        average_last(model_dir, 2, output="../elsewhere.npz")

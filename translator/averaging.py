@@ -1,0 +1,89 @@
+"""Checkpoint averaging: the mean of the weights of the last K epochs (fairseq's
+``scripts/average_checkpoints.py --num-epoch-checkpoints K``).
+
+Training keeps the weights of its last ``--keep-epochs K`` epochs as ``epoch-NNN.npz`` in the model
+directory (:meth:`translator.checkpoint.ModelDirectory.save_epoch`). ``translate average --last K``
+averages them, parameter by parameter (in float64, stored in each parameter's own dtype), into
+``averaged.npz``, a file in ``best.npz``'s format: ``translate run``/``evaluate --weights averaged.npz``
+use it. ``best.npz`` is never touched, so an average that scores worse on dev costs nothing; copy
+it over ``best.npz`` to make it the default once it has proved better.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from translator import checkpoint
+from translator.errors import CheckpointError
+
+AVERAGED_FILE = checkpoint.AVERAGED_FILE
+
+
+def _array(value) -> np.ndarray:
+    return np.asarray(getattr(value, "data", value))
+
+
+def average_states(states: Sequence[dict[str, object]]) -> dict[str, np.ndarray]:
+    """The parameter-wise mean of model state dicts with the same names and shapes.
+
+    Args:
+        states: K >= 1 ``{name: tensor or array}`` mappings.
+    Returns:
+        ``{name: array}``, each the mean over the K states, in the first state's dtype.
+    Raises:
+        ValueError: no states, or states whose names or shapes differ.
+    """
+    if not states:
+        raise ValueError("nothing to average: no checkpoints given")
+    first = {name: _array(value) for name, value in states[0].items()}
+    totals = {name: value.astype(np.float64) for name, value in first.items()}
+    for index, state in enumerate(states[1:], start=1):
+        if set(state) != set(first):
+            raise ValueError(f"checkpoint {index} has other parameters than checkpoint 0 "
+                             f"({sorted(set(state) ^ set(first))[:3]} ...)")
+        for name, value in state.items():
+            value = _array(value)
+            if value.shape != first[name].shape:
+                raise ValueError(f"parameter {name} has shape {value.shape} in checkpoint {index} but "
+                                 f"{first[name].shape} in checkpoint 0")
+            totals[name] += value
+    return {name: (total / len(states)).astype(first[name].dtype) for name, total in totals.items()}
+
+
+def epoch_checkpoints(model_dir: str | os.PathLike) -> list[Path]:
+    """The ``epoch-NNN.npz`` files of ``model_dir``, oldest first."""
+    return sorted(Path(model_dir).glob(checkpoint.EPOCH_PATTERN))
+
+
+def average_last(model_dir: str | os.PathLike, last: int, output: str = AVERAGED_FILE) -> tuple[Path, list[int]]:
+    """Average the last ``last`` epoch checkpoints of ``model_dir`` into ``model_dir/output`` (atomically).
+
+    Returns:
+        ``(path written, the epochs averaged)``.
+    Raises:
+        CheckpointError: fewer than ``last`` epoch checkpoints, or ones that do not fit together.
+    """
+    model_dir = Path(model_dir)
+    checkpoint.read_config(model_dir)  # a model directory, of this version
+    if last < 1:
+        raise CheckpointError(f"--last must be >= 1, got {last}")
+    paths = epoch_checkpoints(model_dir)
+    if len(paths) < last:
+        raise CheckpointError(f"{model_dir} holds {len(paths)} epoch checkpoint(s), --last {last} needs {last}; "
+                              "train with --keep-epochs K (K >= --last) to keep them")
+    if Path(output).name != output or output in (checkpoint.LAST_FILE,) or not output.endswith(".npz"):
+        raise CheckpointError(f"--output must be a .npz file name inside the model directory other than "
+                              f"{checkpoint.LAST_FILE}, got {output!r}")
+    states = [checkpoint.load_checkpoint(path) for path in paths[-last:]]
+    try:
+        averaged = average_states([state["model"] for state in states])
+    except ValueError as error:
+        raise CheckpointError(f"the epoch checkpoints in {model_dir} do not fit together ({error})") from None
+    epochs = [int(state.get("epoch", -1)) for state in states]
+    target = model_dir / output
+    checkpoint.save_checkpoint(target, {"kind": "average", "model": averaged, "epochs": epochs})
+    return target, epochs
