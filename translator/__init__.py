@@ -22,12 +22,13 @@ The modules, in pipeline order (each imports, when it runs, only modules above i
     search          search          greedy and beam search over Seq2Seq.step
                     inference       Translator: sentences in, sentences out (``from translator import Translator``)
                     evaluate        sacreBLEU BLEU/chrF and decoding speed
+                    tuning          the beam width and length penalty chosen on dev (``translate tune``)
                     plot            attention figures (optional matplotlib)
     training        config          TrainConfig: data, model and training options (CLI flags, TOML)
                     preparation     TrainConfig -> split, filtered, encoded data and vocabularies
                     training        Trainer: the loop, dev evaluation, stops, exact resume
                     averaging       the mean of the last K epochs' weights (``translate average``)
-    CLI             cli             ``translate train | run | evaluate`` (``__main__``: ``python -m translator``)
+    CLI             cli             ``translate train | run | evaluate | average | tune`` (``__main__``: ``python -m translator``)
 """
 import os
 

@@ -11,6 +11,7 @@ Layout of ``--model DIR`` (default ``models/default``)::
     dev.tsv  test.tsv   the held-out splits, "source<TAB>reference", raw text (evaluate's default data)
     best.npz            weights with the best dev BLEU so far (what translate run loads)
     last.npz            weights + optimiser + scheduler + RNG + data position, to --resume exactly
+    (config.json's "decoding": the beam and alpha chosen by ``translate tune``, used by run/evaluate)
     log.jsonl           one JSON object per event (epoch results, stops, the final summary)
     epoch-NNN.npz       with --keep-epochs K: the weights after each of the last K epochs (best.npz's
                         format), for ``translate average`` (translator.averaging)
@@ -127,6 +128,25 @@ def load_vocabularies(model_dir: str | os.PathLike) -> tuple[Vocabulary, Vocabul
         return (Vocabulary.load(model_dir / SOURCE_VOCAB_FILE), Vocabulary.load(model_dir / TARGET_VOCAB_FILE))
     except DataError as error:
         raise CheckpointError(str(error)) from None
+
+
+def write_decoding(model_dir: str | os.PathLike, settings: dict) -> None:
+    """Store tuned decoding settings (``{"beam", "alpha", ...}``) as ``config.json``'s ``decoding``, atomically."""
+    document = read_config(model_dir)
+    document["decoding"] = settings
+    with atomic_open(Path(model_dir) / CONFIG_FILE, "w") as handle:
+        handle.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+
+
+def decoding_settings(document: dict) -> dict:
+    """The tuned ``{"beam": int, "alpha": float}`` of a parsed config.json; ``{}`` if never tuned (or unusable)."""
+    settings = document.get("decoding")
+    if not isinstance(settings, dict):
+        return {}
+    beam, alpha = settings.get("beam"), settings.get("alpha")
+    if not (isinstance(beam, int) and beam >= 1 and isinstance(alpha, (int, float)) and alpha >= 0):
+        return {}
+    return {"beam": beam, "alpha": float(alpha)}
 
 
 def load_tokenizers(model_dir: str | os.PathLike, document: dict | None = None) -> Tokenizers:

@@ -3,6 +3,8 @@
     translate train [--data FILE.zip] [options]     # trains into --model (default models/default)
     translate run "¿Dónde está la estación?"        # prints the translation
     translate evaluate                               # BLEU/chrF on the model's own test split
+    translate tune                                   # choose --beam/--alpha on dev, stored with the model
+    translate average --last 3                       # average the last epochs (train --keep-epochs 3)
 
 Every mistake a user can make (a missing model, a corrupt checkpoint, bad data, an impossible
 option combination, input that is not UTF-8) ends with ONE line on stderr and exit status 2;
@@ -212,10 +214,24 @@ def read_lines(name: str, data: bytes) -> list[str]:
     return [line.rstrip("\r") for line in lines]
 
 
-def _load_translator(model_dir: Path, device: str, weights: str | None = None):
+def _load_translator(model_dir: Path, device: str, weights: str | None = None, alpha: float | None = None):
     from translator.inference import Translator  # noqa: PLC0415
 
-    return Translator.load(model_dir, device=_check_device(device), weights=weights)
+    translator = Translator.load(model_dir, device=_check_device(device), weights=weights)
+    if alpha is not None:
+        translator.length_penalty = alpha
+    return translator
+
+
+def _tuned_beam(model_dir: Path) -> int:
+    """The beam stored by ``translate tune``, else DEFAULT_BEAM."""
+    return checkpoint.decoding_settings(checkpoint.read_config(model_dir)).get("beam", DEFAULT_BEAM)
+
+
+def alpha_option(function: Callable) -> Callable:
+    return click.option("--alpha", type=click.FloatRange(min=0.0), default=None,
+                        help="beam length penalty alpha (GNMT; 0: none) [default: the one stored by "
+                             "'translate tune', else 1.0]")(function)
 
 
 def weights_option(function: Callable) -> Callable:
@@ -230,7 +246,8 @@ def weights_option(function: Callable) -> Callable:
 @click.option("--input", "input_file", type=click.Path(dir_okay=False, path_type=Path),
               help="translate the lines of this file ('-': stdin); default: TEXTS, else stdin")
 @click.option("--beam", type=click.IntRange(min=1), default=None,
-              help=f"beam width (1: greedy search) [default: {DEFAULT_BEAM}, or --nbest if larger]")
+              help=f"beam width (1: greedy search) [default: the one stored by 'translate tune', else "
+                   f"{DEFAULT_BEAM}; at least --nbest]")
 @click.option("--nbest", type=click.IntRange(min=1), default=1, show_default=True,
               help="print the N best translations per input as rank<TAB>score<TAB>translation")
 @click.option("--replace-unk/--no-replace-unk", default=True,
@@ -239,16 +256,18 @@ def weights_option(function: Callable) -> Callable:
               help="draw the attention matrix of the (single) input sentence to this PNG file")
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True,
               help="sentences translated together")
+@alpha_option
 @weights_option
 @device_option
 @user_errors
 def run(model_dir: Path, texts: tuple[str, ...], input_file: Path | None, beam: int | None, nbest: int,
-        replace_unk: bool, show_attention: Path | None, batch_size: int, weights: str | None, device: str) -> None:
+        replace_unk: bool, show_attention: Path | None, batch_size: int, alpha: float | None, weights: str | None,
+        device: str) -> None:
     """Translate TEXTS, or the lines of --input FILE / stdin (one output line per input line)."""
     if texts and input_file is not None:
         raise UserError("give sentences as arguments or with --input, not both")
     if beam is None:
-        beam = max(DEFAULT_BEAM, nbest)
+        beam = max(_tuned_beam(model_dir), nbest)
     if nbest > beam:
         raise UserError(f"--nbest {nbest} needs --beam of at least {nbest} (got --beam {beam})")
     if texts:
@@ -265,7 +284,7 @@ def run(model_dir: Path, texts: tuple[str, ...], input_file: Path | None, beam: 
     if show_attention is not None:
         _require_matplotlib()
 
-    translator = _load_translator(model_dir, device, weights)
+    translator = _load_translator(model_dir, device, weights, alpha)
     results = translator.translate(sentences, beam=beam, nbest=nbest, replace_unk=replace_unk,
                                    batch_size=batch_size, return_details=True)
     out = sys.stdout
@@ -304,8 +323,8 @@ def _draw_attention(path: Path, translation) -> None:
 @model_option
 @click.option("--data", "data_file", type=click.Path(dir_okay=False, path_type=Path),
               help="TSV/zip of pairs in the training data's layout [default: the model's test split]")
-@click.option("--beam", type=click.IntRange(min=1), default=DEFAULT_BEAM, show_default=True,
-              help="beam width (1: greedy search)")
+@click.option("--beam", type=click.IntRange(min=1), default=None,
+              help=f"beam width (1: greedy search) [default: the one stored by 'translate tune', else {DEFAULT_BEAM}]")
 @click.option("--replace-unk/--no-replace-unk", default=True, help="replace <unk> by source words [default: on]")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
               help="write the translations to this file, one per line")
@@ -316,12 +335,13 @@ def _draw_attention(path: Path, translation) -> None:
 @click.option("--noise", "noise_spec", default="clean", show_default=True, metavar="SPEC",
               help="score on casually typed sources: clean, casual (= lower,nopunct), all, or kinds "
                    "joined by commas from lower, nopunct, noaccents (references stay as written)")
+@alpha_option
 @weights_option
 @device_option
 @user_errors
-def evaluate(model_dir: Path, data_file: Path | None, beam: int, replace_unk: bool, output: Path | None,
-             as_json: bool, strict: bool, batch_size: int, noise_spec: str, weights: str | None,
-             device: str) -> None:
+def evaluate(model_dir: Path, data_file: Path | None, beam: int | None, replace_unk: bool, output: Path | None,
+             as_json: bool, strict: bool, batch_size: int, noise_spec: str, alpha: float | None,
+             weights: str | None, device: str) -> None:
     """Score the model with sacreBLEU (BLEU, chrF) and measure its decoding speed."""
     from translator.evaluate import evaluate_pairs, load_evaluation_pairs, write_output  # noqa: PLC0415
 
@@ -330,22 +350,25 @@ def evaluate(model_dir: Path, data_file: Path | None, beam: int, replace_unk: bo
     except ValueError as error:
         raise UserError(f"--noise: {error}") from None
     saved = checkpoint.read_config(model_dir)
+    if beam is None:
+        beam = checkpoint.decoding_settings(saved).get("beam", DEFAULT_BEAM)
     pairs, description = load_evaluation_pairs(model_dir, data_file, saved.get("train", {}), strict=strict,
                                                log=lambda message: click.echo(message, err=True))
     if not pairs:
         raise UserError(f"{description} holds no sentence pairs to evaluate")
     pairs = [(noise.apply(source, noise_kinds), target) for source, target in pairs]
-    translator = _load_translator(model_dir, device, weights)
+    translator = _load_translator(model_dir, device, weights, alpha)
     result = evaluate_pairs(lambda sentences: translator.translate(sentences, beam=beam, replace_unk=replace_unk,
                                                                    batch_size=batch_size), pairs)
     if output is not None:
         write_output(output, result.hypotheses)
     if as_json:
         click.echo(json.dumps({"model": str(model_dir), "data": description, "beam": beam,
+                               "alpha": translator.length_penalty,
                                "noise": ",".join(noise_kinds) or "clean", **result.to_dict()}))
     else:
         sources = f", sources noised: {','.join(noise_kinds)}" if noise_kinds else ""
-        click.echo(f"{description}: {len(pairs)} sentences, beam {beam}{sources}")
+        click.echo(f"{description}: {len(pairs)} sentences, beam {beam}, alpha {translator.length_penalty:g}{sources}")
         click.echo(result.summary())
 
 
@@ -364,6 +387,53 @@ def average(model_dir: Path, last: int, output: str) -> None:
     path, epochs = average_last(model_dir, last, output)
     click.echo(f"averaged epochs {', '.join(map(str, epochs))} into {path}; score it with "
                f"'translate evaluate --model {model_dir} --weights {path.name}'")
+
+
+# ---------------------------------------------------------------- tune
+def _numbers(kind: Callable[[str], float | int], name: str) -> Callable:
+    def parse(ctx, parameter, value: str | None):
+        if value is None:
+            return None
+        try:
+            return tuple(kind(part) for part in value.split(",") if part.strip())
+        except ValueError:
+            raise click.BadParameter(f"expected numbers joined by commas, got {value!r}", param_hint=name) from None
+    return parse
+
+
+@cli.command()
+@model_option
+@click.option("--beams", callback=_numbers(int, "--beams"), metavar="LIST",
+              help="beam widths to try, joined by commas [default: 1,3,5,8]")
+@click.option("--alphas", callback=_numbers(float, "--alphas"), metavar="LIST",
+              help="length-penalty alphas to try, joined by commas [default: 0,0.4,0.6,0.8,1,1.2,1.5]")
+@click.option("--max-sentences", type=click.IntRange(min=1), default=None,
+              help="tune on the first N dev pairs only (faster) [default: all]")
+@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True,
+              help="sentences translated together")
+@weights_option
+@device_option
+@user_errors
+def tune(model_dir: Path, beams: tuple[int, ...] | None, alphas: tuple[float, ...] | None,
+         max_sentences: int | None, batch_size: int, weights: str | None, device: str) -> None:
+    """Choose the beam width and length penalty by dev BLEU and store them with the model."""
+    from translator.tuning import DEFAULT_ALPHAS, DEFAULT_BEAMS  # noqa: PLC0415
+    from translator.tuning import tune as tune_decoding  # noqa: PLC0415
+
+    beams, alphas = beams or DEFAULT_BEAMS, alphas or DEFAULT_ALPHAS
+    if min(beams) < 1 or min(alphas) < 0:
+        raise UserError(f"--beams must be >= 1 and --alphas >= 0, got {','.join(map(str, beams))} and "
+                        f"{','.join(map(str, alphas))}")
+    pairs = checkpoint.read_pairs_file(model_dir / checkpoint.DEV_FILE)[:max_sentences]
+    if not pairs:
+        raise UserError(f"{model_dir / checkpoint.DEV_FILE} holds no pairs to tune on")
+    translator = _load_translator(model_dir, device, weights)
+    result = tune_decoding(translator, pairs, beams, alphas, batch_size,
+                           log=lambda message: click.echo(message, err=True))
+    checkpoint.write_decoding(model_dir, result.to_dict())
+    click.echo(f"best on {result.sentences} dev sentences: beam {result.beam}, alpha {result.alpha:g} "
+               f"(dev BLEU {result.dev_bleu:.2f}); stored in {model_dir / checkpoint.CONFIG_FILE}, used by run "
+               "and evaluate unless --beam/--alpha say otherwise")
 
 
 if __name__ == "__main__":  # pragma: no cover

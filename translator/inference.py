@@ -104,6 +104,9 @@ class Translator:
             device: ``"cpu"`` or ``"cuda"``.
             weights: checkpoint file name inside ``model_dir``; default ``best.npz``, or ``last.npz``
                 when training stopped before it wrote a best one.
+        The length penalty is the one stored by ``translate tune`` (``config.json``'s ``decoding``),
+        else :data:`translator.search.DEFAULT_LENGTH_PENALTY`.
+
         Raises:
             CheckpointError: missing directory or files, a corrupt or incompatible checkpoint (one line).
         """
@@ -133,7 +136,9 @@ class Translator:
             raise CheckpointError(f"{model_dir / weights} does not fit the model in "
                                   f"{checkpoint.CONFIG_FILE} ({first_line}); retrain the model") from None
         model.eval()
-        return cls(model, source_vocab, target_vocab, device=device, tokenizers=tokenizers)
+        tuned = checkpoint.decoding_settings(document)  # the length penalty chosen by `translate tune`
+        return cls(model, source_vocab, target_vocab, device=device, tokenizers=tokenizers,
+                   length_penalty=tuned.get("alpha", DEFAULT_LENGTH_PENALTY))
 
     # ------------------------------------------------------------ translating
     def translate(self, sentences: Sequence[str], beam: int = 1, nbest: int = 1, replace_unk: bool = True,

@@ -1,0 +1,60 @@
+"""Decoding settings tuned on dev: the best (beam, alpha) is chosen, stored in config.json and used."""
+import json
+
+import pytest
+
+from translator import checkpoint
+from translator.cli import cli
+from translator.config import TrainConfig
+from translator.inference import Translator
+from translator.training import Trainer
+from translator.tuning import tune
+
+PAIRS = [("uno", "one thing"), ("dos", "two things here"), ("tres", "three of them now")]
+
+
+class FakeTranslator:
+    """Translates perfectly only with beam 3 and alpha 0.6; word salad otherwise."""
+
+    def __init__(self):
+        self.length_penalty = 1.0
+        self.calls = []
+
+    def translate(self, sentences, beam, batch_size):
+        self.calls.append((beam, self.length_penalty))
+        right = beam == 3 and self.length_penalty == 0.6
+        return [dict(PAIRS)[source] if right else "zzz" for source in sentences]
+
+
+def test_tune_picks_the_best_setting_tries_greedy_once_and_restores_alpha():
+    translator = FakeTranslator()
+    result = tune(translator, PAIRS, beams=[3, 1], alphas=[1.0, 0.6, 0.0])
+    assert (result.beam, result.alpha) == (3, 0.6) and result.dev_bleu == pytest.approx(100.0)
+    assert translator.calls == [(1, 1.0), (3, 1.0), (3, 0.6), (3, 0.0)]
+    assert translator.length_penalty == 1.0
+    assert result.to_dict() == {"beam": 3, "alpha": 0.6, "dev_bleu": 100.0, "sentences": 3}
+    with pytest.raises(ValueError):
+        tune(translator, [], beams=[1], alphas=[1.0])
+
+
+def test_tuned_settings_are_saved_and_used_unless_overridden(tmp_path, capsys):
+    model_dir = tmp_path / "model"
+    config = TrainConfig(dataset="numbers", max_pairs=400, dev_size=30, test_size=30, max_length=20, min_freq=1,
+                         embedding_size=16, hidden_size=16, batch_size=32, lr=5e-3, epochs=1, seed=3)
+    Trainer(config, model_dir, progress=False, log=lambda *_: None, evaluate_test=False).run()
+    cli.main(["tune", "--model", str(model_dir), "--beams", "1,2", "--alphas", "0.5,1.5", "--max-sentences", "10"],
+             standalone_mode=False)
+    stored = json.loads((model_dir / checkpoint.CONFIG_FILE).read_text())["decoding"]
+    assert stored["beam"] in (1, 2) and stored["alpha"] in (0.5, 1.5) and stored["sentences"] == 10
+    assert Translator.load(model_dir).length_penalty == stored["alpha"]
+    # pin a setting no default would give, then check evaluate uses it and flags override it
+    checkpoint.write_decoding(model_dir, {"beam": 2, "alpha": 0.25})
+    capsys.readouterr()
+    cli.main(["evaluate", "--model", str(model_dir), "--json"], standalone_mode=False)
+    used = json.loads(capsys.readouterr().out)
+    assert (used["beam"], used["alpha"]) == (2, 0.25)
+    cli.main(["evaluate", "--model", str(model_dir), "--json", "--beam", "1", "--alpha", "1.0"], standalone_mode=False)
+    used = json.loads(capsys.readouterr().out)
+    assert (used["beam"], used["alpha"]) == (1, 1.0)
+    assert checkpoint.decoding_settings({"decoding": {"beam": 0, "alpha": 1.0}}) == {}
+    assert checkpoint.decoding_settings({}) == {}
