@@ -15,6 +15,8 @@ Layout of ``--model DIR`` (default ``models/default``)::
     log.jsonl           one JSON object per event (epoch results, stops, the final summary)
     epoch-NNN.npz       with --keep-epochs K: the weights after each of the last K epochs (best.npz's
                         format), for ``translate average`` (translator.averaging)
+    curves.png          learning curves (train/dev loss, dev BLEU, learning rate) from log.jsonl, redrawn
+                        after each epoch when matplotlib is installed (the plot extra)
     averaged.npz        written by ``translate average``; ``run``/``evaluate --weights averaged.npz``
 
 ``.npz`` files are written with the engine's atomic ``tinygrad_rnn.save`` and carry
@@ -49,6 +51,7 @@ TARGET_VOCAB_FILE = "target_vocab.json"
 BEST_FILE = "best.npz"
 LAST_FILE = "last.npz"
 LOG_FILE = "log.jsonl"
+CURVES_FILE = "curves.png"
 DEV_FILE = "dev.tsv"
 TEST_FILE = "test.tsv"
 AVERAGED_FILE = "averaged.npz"
@@ -272,7 +275,7 @@ class ModelDirectory:
         old model may survive.
         """
         if self.path.exists():
-            for name in (BEST_FILE, LAST_FILE, LOG_FILE, AVERAGED_FILE):
+            for name in (BEST_FILE, LAST_FILE, LOG_FILE, AVERAGED_FILE, CURVES_FILE):
                 (self.path / name).unlink(missing_ok=True)
             for path in self.path.glob(EPOCH_PATTERN):
                 path.unlink()
@@ -320,6 +323,20 @@ class ModelDirectory:
         record = {"event": event, "time": round(time.time(), 3), **fields}
         with open(self.path / LOG_FILE, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+    def draw_curves(self) -> bool:
+        """Redraw ``curves.png`` from ``log.jsonl`` (atomically); False, drawing nothing, without matplotlib."""
+        from translator.plot import epoch_records, plot_curves  # noqa: PLC0415
+        from translator.errors import PlotUnavailable  # noqa: PLC0415
+
+        log_path = self.path / LOG_FILE
+        records = epoch_records(log_path.read_text(encoding="utf-8").splitlines()) if log_path.exists() else []
+        try:
+            with atomic_open(self.path / CURVES_FILE, "wb") as handle:
+                plot_curves(records, handle)
+        except PlotUnavailable:
+            return False
+        return True
 
     # ------------------------------------------------------------ restore
     def vocabularies(self) -> tuple[Vocabulary, Vocabulary]:

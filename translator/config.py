@@ -56,7 +56,7 @@ BUILTIN_DATASETS = ("numbers",)  # generated in memory, no download (translator.
 
 # Options that may differ from the saved configuration when resuming: they change when or where
 # training runs, not what it computes.
-RESUME_OVERRIDABLE = ("epochs", "max_time", "device", "keep_epochs")
+RESUME_OVERRIDABLE = ("epochs", "max_time", "device", "keep_epochs", "curves")
 
 # The beam width of `translate run`/`evaluate` by default, also used for the test BLEU that ends
 # training, so that number is what a user gets.
@@ -118,6 +118,8 @@ class TrainingOptions:
     early_stopping: int = option(3, "stop after this many epochs without a better dev BLEU (0: never)", "training")
     keep_epochs: int = option(0, "keep the weights of the last K epochs (epoch-NNN.npz) for 'translate average' "
                               "(0: none)", "training")
+    curves: bool = option(True, "after each epoch draw curves.png (losses, dev BLEU, learning rate) in --model "
+                          "when matplotlib is installed", "training")
     max_time: float | None = option(None, "stop (and save) after this many seconds of training", "training")
     seed: int = option(1, "random seed: the same seed gives the same model", "training")
     device: str = option("cpu", "cpu or cuda", "training", metavar="DEVICE")

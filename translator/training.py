@@ -5,7 +5,9 @@ teacher-forced forward pass, label-smoothed cross-entropy averaged over target t
 included, padding excluded), backward, global gradient-norm clipping and an Adam step. After each
 epoch: dev loss (plain cross-entropy) and dev BLEU (greedy decoding, sacreBLEU on detokenised text),
 learning-rate decay on a plateau of the dev loss (or BLEU), early stopping on dev BLEU, and the
-checkpoints ``best.npz`` (best dev BLEU) and ``last.npz`` (everything needed to resume). At the
+checkpoints ``best.npz`` (best dev BLEU) and ``last.npz`` (everything needed to resume), with
+``--keep-epochs K`` the last K epochs' weights (for ``translate average``), and ``curves.png`` redrawn
+from ``log.jsonl`` when matplotlib is installed. At the
 end the best weights are scored on the test split.
 
 Resuming is exact: ``last.npz`` holds the weights, the optimiser and scheduler state, the engine's
@@ -363,6 +365,8 @@ class Trainer:
                         dev_loss=dev_loss, dev_bleu=dev.bleu, dev_chrf=dev.chrf,
                         dev_exact_matches=dev.exact_matches, lr=lr, tokens_per_second=tokens_per_second,
                         train_seconds=progress.epoch_seconds, eval_seconds=eval_seconds, best=improved)
+        if config.curves:
+            self.directory.draw_curves()
         self.log(f"epoch {progress.epoch + 1}/{config.epochs}: train loss {train_loss:.3f}, dev loss {dev_loss:.3f}, "
                  f"dev BLEU {dev.bleu:.2f}{' (best)' if improved else ''}, lr {lr:.2g}, "
                  f"{tokens_per_second:.0f} target tokens/s, {progress.epoch_seconds:.0f} s training + "
