@@ -17,6 +17,8 @@ import heapq
 import itertools
 import weakref
 
+from . import profiler
+
 _grad_enabled = True
 _retaining_graph = False
 
@@ -83,6 +85,8 @@ class Function:
 
     @classmethod
     def apply(cls, *args, **kwargs):
+        if profiler.enabled:
+            profiler.count_op()
         tensor_type = _tensor_type()
         tensors = [a for a in args if isinstance(a, tensor_type)]
         array_type = type(tensors[0].data) if tensors else None

@@ -26,12 +26,12 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
     norm_type = float(norm_type)
     if math.isinf(norm_type):
         norms = [xp.abs(g).max() for g in grads]
-        total = max(float(n) for n in norms)
+        total = max(backend.item(n) for n in norms)
     else:
         # Per-gradient norms stay on the device; one transfer for the total.
         power = (lambda g: g * g) if norm_type == 2.0 else (lambda g: xp.abs(g) ** norm_type)
         norms = xp.stack([xp.asarray(power(g).sum()) for g in grads])
-        total = float(norms.sum()) ** (1.0 / norm_type)
+        total = backend.item(norms.sum()) ** (1.0 / norm_type)
     if error_if_nonfinite and not math.isfinite(total):
         raise RuntimeError(f"the total norm of order {norm_type} of the gradients is {total}, so they cannot be "
                            "clipped; pass error_if_nonfinite=False to clip anyway")
