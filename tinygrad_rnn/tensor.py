@@ -9,6 +9,7 @@ from __future__ import annotations
 import reprlib
 
 from . import backend, ops
+from . import autograd
 from .autograd import is_grad_enabled, no_grad, run_backward
 
 _np = backend.numpy
@@ -432,6 +433,9 @@ class Tensor:
 
     def type_as(self, other):
         return self.to(other.dtype)
+
+
+autograd._set_tensor_class(Tensor)
 
 
 def device_array(value, device: str):
