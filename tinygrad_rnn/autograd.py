@@ -218,8 +218,14 @@ def _accumulate_leaf(tensor, grad) -> None:
     if grad.dtype != tensor.dtype:
         grad = grad.astype(tensor.dtype)
     if tensor.grad is None:
-        # A copy: backward may hand the same array to several inputs, and
-        # later accumulation is in place.
-        tensor.grad = Tensor._wrap(grad.copy(), requires_grad=False)
+        # A copy: backward may hand the same array to several inputs, and later accumulation is
+        # in place. An optimizer with flat buffers gave the parameter a slot (optim/flat.py): the
+        # copy goes into its view of the flat gradient while that slot still matches the data.
+        slot = tensor._grad_slot
+        if slot is not None and slot[0] is tensor.data:
+            slot[1][...] = grad
+            tensor.grad = Tensor._wrap(slot[1])
+        else:
+            tensor.grad = Tensor._wrap(grad.copy())
     else:
         tensor.grad.data += grad

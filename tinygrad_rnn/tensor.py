@@ -66,6 +66,7 @@ class Tensor:
     """
 
     __array_priority__ = 1000  # make ``ndarray + Tensor`` call Tensor.__radd__
+    _grad_slot = None  # (data view, grad view, layout) when an optimizer keeps it in flat buffers (optim/flat.py)
 
     def __init__(self, data, dtype=None, device=None, requires_grad=False):
         self.data = _as_array(data, dtype, device)
