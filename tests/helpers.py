@@ -35,3 +35,45 @@ def make_recurrent(mode, input_size, hidden_size, cell=False, **kwargs):
     else:
         module = rnn(input_size, hidden_size, nonlinearity=mode[len("rnn_"):], **kwargs)
     return module.double()
+
+
+class CountingArray(np.ndarray):
+    """A NumPy array that counts the array operations done on it (ufunc calls, in-place operators,
+    reductions and NumPy functions such as ``stack`` or ``zeros_like``) in ``CountingArray.operations``.
+
+    On CUDA each such operation is at least one kernel launch, which CuPy offers no hook to count:
+    this is how tests pin the launches of array-level code (the optimizers) on the CPU.
+    """
+
+    operations = 0
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        CountingArray.operations += 1
+        inputs = [x.view(np.ndarray) if isinstance(x, CountingArray) else x for x in inputs]
+        if "out" in kwargs:
+            kwargs["out"] = tuple(x.view(np.ndarray) if isinstance(x, CountingArray) else x for x in kwargs["out"])
+        result = getattr(ufunc, method)(*inputs, **kwargs)
+        return _as_counting(result)
+
+    def __array_function__(self, func, types, args, kwargs):
+        CountingArray.operations += 1
+        result = super().__array_function__(func, tuple(np.ndarray if t is CountingArray else t for t in types),
+                                            args, kwargs)
+        return _as_counting(result)
+
+
+def _as_counting(result):
+    if isinstance(result, tuple):
+        return tuple(_as_counting(r) for r in result)
+    if isinstance(result, np.generic):  # a full reduction: a 0-d array, as CuPy returns
+        result = np.asarray(result)
+    if isinstance(result, np.ndarray) and not isinstance(result, CountingArray):
+        return result.view(CountingArray)
+    return result
+
+
+def count_array_operations(function):
+    """Run ``function()`` and return how many CountingArray operations it did."""
+    before = CountingArray.operations
+    function()
+    return CountingArray.operations - before

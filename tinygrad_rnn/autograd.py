@@ -17,6 +17,8 @@ import heapq
 import itertools
 import weakref
 
+from . import profiler
+
 _grad_enabled = True
 _retaining_graph = False
 
@@ -83,7 +85,9 @@ class Function:
 
     @classmethod
     def apply(cls, *args, **kwargs):
-        tensor_type = _tensor_type()
+        if profiler.enabled:
+            profiler.count_op()
+        tensor_type = Tensor
         tensors = [a for a in args if isinstance(a, tensor_type)]
         array_type = type(tensors[0].data) if tensors else None
         for t in tensors:
@@ -96,35 +100,26 @@ class Function:
         record = _grad_enabled and any(needs)
         raw = [a.data if isinstance(a, tensor_type) else a for a in args]
         result = fn.forward(*raw, **kwargs)
+        single = not isinstance(result, tuple)
         wrap = tensor_type._wrap
-        if not isinstance(result, tuple):
-            output = wrap(result, record)
-            if record:
-                fn.inputs = tuple(a if isinstance(a, tensor_type) else None for a in args)
-                fn.generation = max(t._generation for t in tensors)
-                fn.outputs = (weakref.ref(output),)
-                output._ctx, output._generation = fn, fn.generation + 1
-            return output
-        outputs = tuple(wrap(r, record) for r in result)
+        outputs = tuple(wrap(array, record) for array in ((result,) if single else result))
         if record:
             fn.inputs = tuple(a if isinstance(a, tensor_type) else None for a in args)
             fn.generation = max(t._generation for t in tensors)
             fn.outputs = tuple(weakref.ref(o) for o in outputs)
             for o in outputs:
                 o._ctx, o._generation = fn, fn.generation + 1
-        return outputs
+        return outputs[0] if single else outputs
 
 
-_TENSOR = []
+# The Tensor class. tensor.py imports this module, so it cannot be imported here; tensor.py
+# hands its class over with ``_set_tensor_class`` as soon as it is defined.
+Tensor = None
 
 
-def _tensor_type():
-    """The Tensor class (imported lazily: tensor.py imports this module)."""
-    if not _TENSOR:
-        from .tensor import Tensor  # noqa: PLC0415
-
-        _TENSOR.append(Tensor)
-    return _TENSOR[0]
+def _set_tensor_class(tensor_class) -> None:
+    global Tensor
+    Tensor = tensor_class
 
 
 _FREED = object()
@@ -153,8 +148,7 @@ def backward(tensors, grad_tensors, retain_graph: bool = False) -> None:
     for tensor, grad in zip(tensors, grad_tensors):
         if not tensor.requires_grad:
             raise RuntimeError("backward() on a tensor that does not require grad")
-        tensor_type = _tensor_type()
-        array = (grad if isinstance(grad, tensor_type) else tensor_type(grad, device=tensor.device)).data
+        array = (grad if isinstance(grad, Tensor) else Tensor(grad, device=tensor.device)).data
         if tuple(array.shape) != tensor.shape:
             raise RuntimeError(f"gradient shape {tuple(array.shape)} does not match tensor shape {tensor.shape}")
         arrays.append(array.astype(tensor.dtype, copy=False))
@@ -221,13 +215,17 @@ def _run_backward(roots, gradients, retain_graph):
 
 
 def _accumulate_leaf(tensor, grad) -> None:
-    from .tensor import Tensor  # noqa: PLC0415
-
     if grad.dtype != tensor.dtype:
         grad = grad.astype(tensor.dtype)
     if tensor.grad is None:
-        # A copy: backward may hand the same array to several inputs, and
-        # later accumulation is in place.
-        tensor.grad = Tensor._wrap(grad.copy(), requires_grad=False)
+        # A copy: backward may hand the same array to several inputs, and later accumulation is
+        # in place. An optimizer with flat buffers gave the parameter a slot (optim/flat.py): the
+        # copy goes into its view of the flat gradient while that slot still matches the data.
+        slot = tensor._grad_slot
+        if slot is not None and slot[0] is tensor.data:
+            slot[1][...] = grad
+            tensor.grad = Tensor._wrap(slot[1])
+        else:
+            tensor.grad = Tensor._wrap(grad.copy())
     else:
         tensor.grad.data += grad

@@ -14,12 +14,14 @@ import os
 
 import numpy
 
+from . import profiler
+
 __all__ = [
     "numpy", "get_array_module", "device_of", "xp_for", "to_device",
     "set_default_device", "get_default_device", "normalize_device",
     "cuda_available", "scatter_add", "as_numpy", "is_array",
     "manual_seed", "get_rng_state", "set_rng_state", "rng",
-    "elementwise_kernel", "cuda_device_count", "use_cuda_device", "cuda_stream_pointer", "nccl_module",
+    "elementwise_kernel", "item", "cuda_device_count", "use_cuda_device", "cuda_stream_pointer", "nccl_module",
 ]
 
 _cupy = None
@@ -108,20 +110,43 @@ def xp_for(device: str):
 
 
 def to_device(array, device: str):
-    """Copy ``array`` to ``device`` (no copy when it already lives there)."""
+    """Copy ``array`` to ``device`` (no copy when it already lives there).
+
+    Profiler: host data (anything but a CuPy array) counts an upload, whatever the target,
+    so the CPU counts what CUDA would; a CuPy array brought to the CPU counts a sync.
+    """
     device = normalize_device(device)
+    on_device = _cupy is not None and isinstance(array, _cupy.ndarray)
+    if profiler.enabled:
+        if not on_device:
+            profiler.count_upload()
+        elif device == "cpu":
+            profiler.count_sync()
     if device == "cuda":
-        return _load_cupy().asarray(array)
-    if _cupy is not None and isinstance(array, _cupy.ndarray):
+        return _cupy.asarray(array) if on_device else _load_cupy().asarray(array)
+    if on_device:
         return _cupy.asnumpy(array)
     return numpy.asarray(array)
 
 
 def as_numpy(array):
-    """A NumPy copy/view of any backend array (for printing, saving, comparing)."""
+    """A NumPy copy/view of any backend array (for printing, saving, comparing).
+
+    Profiler: a sync for any array (on the CPU a NumPy array is the device's data). Host
+    data that never was on the device goes through ``numpy.asarray`` instead.
+    """
+    if profiler.enabled and is_array(array):
+        profiler.count_sync()
     if _cupy is not None and isinstance(array, _cupy.ndarray):
         return _cupy.asnumpy(array)
     return numpy.asarray(array)
+
+
+def item(array):
+    """The Python number held by a one-element backend array: a device->host sync on CUDA."""
+    if profiler.enabled:
+        profiler.count_sync()
+    return array.item()
 
 
 def scatter_add(target, indices, values) -> None:
@@ -138,11 +163,31 @@ def scatter_add(target, indices, values) -> None:
 
 
 def elementwise_kernel(in_params: str, out_params: str, operation: str, name: str):
-    """A CuPy ElementwiseKernel (compiled on first use); only valid when CuPy is present."""
+    """A CuPy ElementwiseKernel (compiled on first use); only valid when CuPy is present.
+
+    Each call is one kernel launch, counted by the profiler.
+    """
     cupy = _load_cupy()
     if cupy is None:
         raise RuntimeError(_cupy_error)
-    return cupy.ElementwiseKernel(in_params, out_params, operation, name)
+    return _CountedKernel(cupy.ElementwiseKernel(in_params, out_params, operation, name))
+
+
+class _CountedKernel:
+    """A CuPy kernel whose calls the profiler counts as launches (CuPy has no launch hook)."""
+
+    __slots__ = ("kernel",)
+
+    def __init__(self, kernel):
+        self.kernel = kernel
+
+    def __call__(self, *args, **kwargs):
+        if profiler.enabled:
+            profiler.count_launch()
+        return self.kernel(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.kernel, name)
 
 
 # ---------------------------------------------------------------- for tinygrad_rnn.distributed

@@ -36,7 +36,7 @@ def full(size, fill_value, dtype=None, device=None, requires_grad=False) -> Tens
     device = backend.normalize_device(device)
     dtype = backend.numpy.dtype(dtype) if dtype is not None else get_default_dtype()
     data = backend.xp_for(device).full(new_tensor_shape((size,)), fill_value, dtype=dtype)
-    return Tensor(data, requires_grad=requires_grad)
+    return Tensor._wrap(data).requires_grad_(requires_grad)  # made on the device: nothing to upload
 
 
 def zeros_like(t: Tensor, dtype=None, requires_grad=False) -> Tensor:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import reprlib
 
 from . import backend, ops
+from . import autograd
 from .autograd import is_grad_enabled, no_grad, run_backward
 
 _np = backend.numpy
@@ -65,16 +66,16 @@ class Tensor:
     """
 
     __array_priority__ = 1000  # make ``ndarray + Tensor`` call Tensor.__radd__
+    _grad_slot = None  # (data view, grad view, layout) when an optimizer keeps it in flat buffers (optim/flat.py)
 
     def __init__(self, data, dtype=None, device=None, requires_grad=False):
         self.data = _as_array(data, dtype, device)
-        self.requires_grad = bool(requires_grad)
+        self.requires_grad = False
         self.grad: Tensor | None = None
         self._ctx = None
         self._generation = 0
         self._retains_grad = False
-        if requires_grad and self.data.dtype.kind != "f":
-            raise RuntimeError(f"only floating point tensors can require gradients, got dtype {self.data.dtype}")
+        self.requires_grad_(bool(requires_grad))
 
     @classmethod
     def _wrap(cls, array, requires_grad=False):
@@ -123,7 +124,7 @@ class Tensor:
     def item(self):
         if self.data.size != 1:
             raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
-        return self.data.reshape(()).item()
+        return backend.item(self.data)
 
     def tolist(self):
         return self.numpy().tolist()
@@ -145,6 +146,8 @@ class Tensor:
         return self * 1 if self.requires_grad else Tensor._wrap(self.data.copy())
 
     def requires_grad_(self, flag: bool = True) -> Tensor:
+        if flag and self.data.dtype.kind != "f":
+            raise RuntimeError(f"only floating point tensors can require gradients, got dtype {self.data.dtype}")
         self.requires_grad = flag
         return self
 
@@ -255,7 +258,7 @@ class Tensor:
         if isinstance(other, Tensor):
             other = other.data
         elif backend.is_array(other):     # a NumPy array against a CuPy tensor: compare on the tensor's device
-            other = backend.to_device(other, self.device)
+            other = device_array(other, self.device)
         return Tensor._wrap(op(self.data, other))
 
     def __eq__(self, other): return self._compare(other, lambda a, b: a == b)  # noqa: E704
@@ -401,7 +404,7 @@ class Tensor:
     def gather(self, dim, index):
         """``out[i][j] = self[i][index[i][j]]`` for ``dim=1`` (any ``dim``), differentiable."""
         xp = backend.get_array_module(self.data)
-        index = index.data if isinstance(index, Tensor) else xp.asarray(index)
+        index = index.data if isinstance(index, Tensor) else backend.to_device(index, self.device)
         dim = ops.normalize_dim(dim, self.ndim)
         if index.ndim != self.ndim:
             raise RuntimeError(f"Index tensor must have the same number of dimensions as input tensor (index shape "
@@ -427,10 +430,26 @@ class Tensor:
         """Entries where ``mask`` is True become ``value`` (no gradient flows to them)."""
         mask = mask.data if isinstance(mask, Tensor) else mask
         return where(Tensor._wrap(mask), Tensor._wrap(
-            backend.get_array_module(self.data).asarray(value, dtype=self.dtype)), self)
+            backend.to_device(_np.asarray(value, dtype=self.dtype), self.device)), self)
 
     def type_as(self, other):
         return self.to(other.dtype)
+
+
+autograd._set_tensor_class(Tensor)
+
+
+def device_array(value, device: str):
+    """``value`` (a Tensor, a backend array or Python data) as a backend array on ``device``.
+
+    A Tensor's data is already device data: nothing is copied or counted when it is on
+    ``device``. Anything else is host data, uploaded (and counted by the profiler).
+    """
+    if isinstance(value, Tensor):
+        return value.data if value.device == device else backend.to_device(value.data, device)
+    if not backend.is_array(value):
+        value = _np.asarray(value)
+    return backend.to_device(value, device)
 
 
 def _raw_index(index):
@@ -463,12 +482,10 @@ def stack(tensors, dim=0) -> Tensor:
 
 
 def where(condition, a, b) -> Tensor:
-    condition = condition.data if isinstance(condition, Tensor) else condition
     reference = a if isinstance(a, Tensor) else b
     a, b = reference._other(a), reference._other(b)
-    condition = backend.to_device(_np.asarray(condition) if not backend.is_array(condition) else condition,
-                                  reference.device)
-    return ops.Where.apply(condition.astype(bool), a, b)
+    condition = device_array(condition, reference.device)
+    return ops.Where.apply(condition.astype(bool, copy=False), a, b)
 
 
 def maximum(a, b) -> Tensor:

@@ -30,14 +30,6 @@ The modules, in pipeline order (each imports, when it runs, only modules above i
                     averaging       the mean of the last K epochs' weights (``translate average``)
     CLI             cli             ``translate train | run | evaluate | average | tune`` (``__main__``: ``python -m translator``)
 """
-import os
-
-# One BLAS thread unless the user chose otherwise. The translator's matrix products are small
-# (64-128 rows): on the 2-core reference machine two OpenBLAS threads made training 4-10x
-# slower whenever anything else ran (their spin-wait barriers fight for the cores), and one
-# thread loses nothing when the machine is idle. This must run before NumPy is imported.
-for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_variable, "1")
 
 
 def __getattr__(name):

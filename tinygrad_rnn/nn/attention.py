@@ -17,7 +17,7 @@ context rather than NaN, so it is at least inert.
 from __future__ import annotations
 
 from .. import backend
-from ..tensor import Tensor, cat, where
+from ..tensor import Tensor, cat, device_array, where
 from . import functional as F
 from .attention_step import attentional_step
 from .layers import Linear
@@ -28,10 +28,7 @@ def masked_softmax(scores: Tensor, mask) -> Tensor:
     """Softmax over the last axis of ``scores (B, S)`` where ``mask (B, S)`` is True; exactly 0 elsewhere."""
     if mask is None:
         return F.softmax(scores, dim=-1)
-    mask = mask.data if isinstance(mask, Tensor) else mask
-    if not backend.is_array(mask):
-        mask = backend.numpy.asarray(mask)
-    mask = backend.to_device(mask, scores.device)
+    mask = device_array(mask, scores.device)
     if mask.shape != scores.data.shape:
         raise ValueError(f"mask should have shape (batch, source_length) = {scores.shape}, got {tuple(mask.shape)}")
     if mask.dtype.kind != "b":

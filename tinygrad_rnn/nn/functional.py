@@ -206,7 +206,7 @@ def _composed_nll(log_probs: Tensor, target, ignore_index=-100, reduction="mean"
     if label_smoothing:
         loss = (1 - label_smoothing) * loss - label_smoothing * flat.mean(1)
     loss = loss * Tensor._wrap(valid.astype(flat.dtype))
-    count = int(count)  # the reference may wait for the device
+    count = count if isinstance(count, int) else int(backend.item(count))  # the reference may wait for the device
     if reduction == "mean" and count == 0:
         return loss.sum() * float("nan")
     return _reduce(loss.reshape(item_shape), count, reduction)

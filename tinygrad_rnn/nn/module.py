@@ -234,7 +234,7 @@ class Module:
         def convert(array):
             if dtype is not None and array.dtype.kind == "f" and array.dtype != dtype:
                 array = array.astype(dtype)
-            if device is not None:
+            if device is not None and backend.device_of(array) != device:
                 array = backend.to_device(array, device)
             return array
 

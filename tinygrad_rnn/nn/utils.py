@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 
 from .. import backend
+from ..optim.flat import gradient_arrays
 from ..tensor import Tensor
 
 
@@ -16,30 +17,37 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
     concatenated (``norm_type`` any p >= 1, or ``inf``). As in PyTorch every
     gradient is multiplied by ``min(1, max_norm / (total_norm + 1e-6))``.
     Returns the total norm before clipping as a 0-d Tensor (``float()`` it to log).
+
+    Nothing is read back to the host (PyTorch's ``foreach`` path): the norm and the
+    clip factor stay on the device, and gradients an optimizer keeps in one flat
+    buffer are handled as one array. ``error_if_nonfinite=True`` needs one read.
     """
     if isinstance(parameters, Tensor):
         parameters = [parameters]
-    grads = [p.grad.data for p in parameters if p.grad is not None]
+    grads = gradient_arrays(parameters)
     if not grads:
         return Tensor(0.0)
     xp = backend.get_array_module(grads[0])
+    dtype = grads[0].dtype
     norm_type = float(norm_type)
     if math.isinf(norm_type):
-        norms = [xp.abs(g).max() for g in grads]
-        total = max(float(n) for n in norms)
+        partial = [xp.abs(g).max() for g in grads]
+        total = partial[0] if len(partial) == 1 else xp.stack(partial).max()
     else:
-        # Per-gradient norms stay on the device; one transfer for the total.
-        power = (lambda g: g * g) if norm_type == 2.0 else (lambda g: xp.abs(g) ** norm_type)
-        norms = xp.stack([xp.asarray(power(g).sum()) for g in grads])
-        total = float(norms.sum()) ** (1.0 / norm_type)
-    if error_if_nonfinite and not math.isfinite(total):
-        raise RuntimeError(f"the total norm of order {norm_type} of the gradients is {total}, so they cannot be "
-                           "clipped; pass error_if_nonfinite=False to clip anyway")
-    scale = max_norm / (total + 1e-6)
-    if scale < 1.0:
-        for g in grads:
-            g *= g.dtype.type(scale)  # in place is safe: autograd copied each leaf gradient when it stored it
-    return Tensor(backend.numpy.asarray(total, dtype=grads[0].dtype), device=backend.device_of(grads[0]))
+        if norm_type == 2.0:
+            partial = [xp.dot(g.reshape(-1), g.reshape(-1)) for g in grads]
+        else:
+            partial = [(xp.abs(g) ** norm_type).sum() for g in grads]
+        total = partial[0] if len(partial) == 1 else xp.stack(partial).sum()
+        total = xp.sqrt(total) if norm_type == 2.0 else total ** (1.0 / norm_type)
+    total = total.astype(dtype, copy=False)  # a 0-d array on CUDA, a NumPy scalar on the CPU
+    if error_if_nonfinite and not backend.item(xp.isfinite(total)):
+        raise RuntimeError(f"the total norm of order {norm_type} of the gradients is {backend.item(total)}, so "
+                           "they cannot be clipped; pass error_if_nonfinite=False to clip anyway")
+    coefficient = xp.minimum(dtype.type(max_norm) / (total + dtype.type(1e-6)), dtype.type(1.0))
+    for g in grads:
+        g *= coefficient  # in place is safe: autograd copied each leaf gradient when it stored it
+    return Tensor._wrap(total)
 
 
 __all__ = ["clip_grad_norm_"]

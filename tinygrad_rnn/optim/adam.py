@@ -4,7 +4,42 @@ from __future__ import annotations
 import math
 
 from .. import backend
-from .optimizer import Optimizer
+from .optimizer import Optimizer, check_number
+
+# The moments and the update as one CUDA kernel (the NumPy sequence in ``Adam._math`` is its
+# reference); ``weight_decay`` is the L2 term (0 for AdamW, whose decay acts on the parameters).
+_KERNEL_SOURCE = (
+    "T grad, T param, T step_size, T bias2_sqrt, T beta1, T beta2, T eps, T weight_decay",
+    "T exp_avg, T exp_avg_sq, T update",
+    """
+    T g = weight_decay != T(0) ? grad + weight_decay * param : grad;
+    exp_avg = exp_avg * beta1 + g * (T(1) - beta1);
+    exp_avg_sq = exp_avg_sq * beta2 + g * g * (T(1) - beta2);
+    update = exp_avg / (sqrt(exp_avg_sq) / bias2_sqrt + eps) * step_size;
+    """)
+_AMSGRAD_KERNEL_SOURCE = (
+    _KERNEL_SOURCE[0],
+    "T exp_avg, T exp_avg_sq, T max_exp_avg_sq, T update",
+    """
+    T g = weight_decay != T(0) ? grad + weight_decay * param : grad;
+    exp_avg = exp_avg * beta1 + g * (T(1) - beta1);
+    exp_avg_sq = exp_avg_sq * beta2 + g * g * (T(1) - beta2);
+    max_exp_avg_sq = max_exp_avg_sq > exp_avg_sq ? max_exp_avg_sq : exp_avg_sq;
+    update = exp_avg / (sqrt(max_exp_avg_sq) / bias2_sqrt + eps) * step_size;
+    """)
+_KERNELS: dict = {}
+
+
+def _kernel(amsgrad: bool):
+    if amsgrad not in _KERNELS:
+        source = _AMSGRAD_KERNEL_SOURCE if amsgrad else _KERNEL_SOURCE
+        _KERNELS[amsgrad] = backend.elementwise_kernel(*source, "tinygrad_rnn_adam" + ("_amsgrad" if amsgrad else ""))
+    return _KERNELS[amsgrad]
+
+
+def _uses_kernel(grad) -> bool:
+    """The CUDA kernel for CuPy arrays, the NumPy sequence for NumPy arrays."""
+    return backend.device_of(grad) == "cuda"
 
 
 class Adam(Optimizer):
@@ -13,66 +48,77 @@ class Adam(Optimizer):
     Per step ``t`` (1-based), with ``g`` the gradient::
 
         g = g + weight_decay * p                       (Adam: L2 penalty in the gradient)
+        p = p * (1 - lr * weight_decay)                (AdamW instead: decoupled decay)
         m = beta1 * m + (1 - beta1) * g
         v = beta2 * v + (1 - beta2) * g * g
         v_hat = max(v_hat, v) if amsgrad else v
         p = p - lr / (1 - beta1**t) * m / (sqrt(v_hat) / sqrt(1 - beta2**t) + eps)
 
     State per parameter: ``step`` (int), ``exp_avg`` (m), ``exp_avg_sq`` (v) and
-    ``max_exp_avg_sq`` with amsgrad.
+    ``max_exp_avg_sq`` with amsgrad. On CUDA the moments and the update are one
+    elementwise kernel (over all parameters at once with flat buffers).
     """
 
     decoupled_weight_decay = False
 
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, amsgrad: bool = False):
-        if lr < 0.0:
-            raise ValueError(f"invalid learning rate {lr}: it must be >= 0")
-        if eps < 0.0:
-            raise ValueError(f"invalid eps {eps}: it must be >= 0")
-        for index, beta in enumerate(betas):
-            if not 0.0 <= beta < 1.0:
-                raise ValueError(f"invalid beta at index {index}: {beta} (each beta must be in [0, 1))")
-        if weight_decay < 0.0:
-            raise ValueError(f"invalid weight_decay {weight_decay}: it must be >= 0")
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
                                       amsgrad=amsgrad))
 
-    def _update(self, param, state, group):
-        xp = backend.get_array_module(param.data)
-        grad = param.grad.data
+    def _check(self, group):
+        check_number(group["lr"], "Invalid learning rate: {}")
+        check_number(group["eps"], "Invalid epsilon value: {}")
+        betas = group["betas"]
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise ValueError(f"Invalid betas: {betas!r} (it must be a pair (beta1, beta2))")
+        for index, beta in enumerate(betas):
+            check_number(beta, f"Invalid beta parameter at index {index}: {{}}", high=1.0)
+        check_number(group["weight_decay"], "Invalid weight_decay value: {}")
+
+    def _math(self, target, grad, state, group):
+        xp = target.xp
         lr, (beta1, beta2), eps, weight_decay = group["lr"], group["betas"], group["eps"], group["weight_decay"]
         if not state:
             state["step"] = 0
-            state["exp_avg"] = xp.zeros_like(param.data)
-            state["exp_avg_sq"] = xp.zeros_like(param.data)
+            state["exp_avg"] = target.zeros()
+            state["exp_avg_sq"] = target.zeros()
             if group["amsgrad"]:
-                state["max_exp_avg_sq"] = xp.zeros_like(param.data)
+                state["max_exp_avg_sq"] = target.zeros()
         state["step"] += 1
         step = state["step"]
-        if weight_decay:
-            if self.decoupled_weight_decay:
-                param.data *= 1 - lr * weight_decay
-            else:
-                grad = grad + weight_decay * param.data
-        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-        scratch = xp.multiply(grad, 1 - beta1)
-        exp_avg *= beta1
-        exp_avg += scratch
-        xp.multiply(grad, grad, out=scratch)
-        scratch *= 1 - beta2
-        exp_avg_sq *= beta2
-        exp_avg_sq += scratch
-        second_moment = exp_avg_sq
-        if group["amsgrad"]:
-            second_moment = xp.maximum(state["max_exp_avg_sq"], exp_avg_sq, out=state["max_exp_avg_sq"])
         step_size = lr / (1 - beta1 ** step)
-        denom = xp.sqrt(second_moment, out=scratch)
-        denom /= math.sqrt(1 - beta2 ** step)
-        denom += eps
-        update = xp.divide(exp_avg, denom, out=scratch)
-        update *= step_size
-        param.data -= update
+        bias2_sqrt = math.sqrt(1 - beta2 ** step)
+        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+        decoupled = self.decoupled_weight_decay
+        if weight_decay and decoupled:
+            for param in target.data:
+                param *= 1 - lr * weight_decay
+        if _uses_kernel(grad):
+            l2 = 0.0 if decoupled else weight_decay
+            params = target.gather_params() if l2 else grad   # read only when l2 != 0
+            moments = [exp_avg, exp_avg_sq] + ([state["max_exp_avg_sq"]] if group["amsgrad"] else [])
+            _kernel(group["amsgrad"])(grad, params, step_size, bias2_sqrt, beta1, beta2, eps, l2, *moments,
+                                      target.update)
+        else:
+            if weight_decay and not decoupled:
+                grad = grad + weight_decay * target.gather_params()
+            scratch = xp.multiply(grad, 1 - beta1, out=target.update)
+            exp_avg *= beta1
+            exp_avg += scratch
+            xp.multiply(grad, grad, out=scratch)
+            scratch *= 1 - beta2
+            exp_avg_sq *= beta2
+            exp_avg_sq += scratch
+            second_moment = exp_avg_sq
+            if group["amsgrad"]:
+                second_moment = xp.maximum(state["max_exp_avg_sq"], exp_avg_sq, out=state["max_exp_avg_sq"])
+            denom = xp.sqrt(second_moment, out=scratch)
+            denom /= bias2_sqrt
+            denom += eps
+            update = xp.divide(exp_avg, denom, out=scratch)
+            update *= step_size
+        target.apply_update()
 
 
 class AdamW(Adam):
