@@ -92,13 +92,17 @@ def test_run_arguments_stdin_and_input_file(trained, tmp_path):
 
 
 def test_run_nbest(trained):
+    """input number, rank, score, translation: N rows for every input, blank ones included."""
     model_dir, _ = trained
-    result = invoke("run", "--model", model_dir, "--nbest", 3, "cien", "dos")
+    result = invoke("run", "--model", model_dir, "--nbest", 3, input="cien\n\n   \ndos\n")
     assert result.exit_code == 0, result.output
-    rows = [line.split("\t") for line in result.stdout.splitlines()]
-    assert [row[0] for row in rows] == ["1", "2", "3", "1", "2", "3"]
-    scores = [float(row[1]) for row in rows[:3]]
+    rows = [line.split("\t") for line in result.stdout.split("\n")[:-1]]
+    assert all(len(row) == 4 for row in rows), rows
+    assert [(row[0], row[1]) for row in rows] == [(str(line), str(rank)) for line in range(1, 5) for rank in (1, 2, 3)]
+    scores = [float(row[2]) for row in rows[:3]]
     assert scores == sorted(scores, reverse=True)
+    assert all(row[3] for row in rows[:3] + rows[9:])
+    assert [row[3] for row in rows[3:9]] == [""] * 6  # a blank input line: N empty translations
 
 
 def test_evaluate_text_json_and_output(trained, tmp_path):
@@ -309,3 +313,50 @@ def test_evaluate_noise_noises_sources_only(trained, tmp_path):
         assert json.loads(result.stdout)["noise"] == ("clean" if spec == "clean" else "lower,nopunct")
     assert outputs["noisy"].read_text(encoding="utf-8") == outputs["clean"].read_text(encoding="utf-8")
     assert_user_error(invoke("evaluate", "--model", model_dir, "--noise", "shouting"), "--noise", "shouting", "casual")
+
+
+# ---------------------------------------------------------------- device, pipes, long inputs
+def test_explicit_device_wins_over_the_environment(trained, monkeypatch):
+    import tinygrad_rnn as tg
+
+    model_dir, _ = trained
+    monkeypatch.setattr(tg.backend, "_default_device", None)  # as in a fresh process: the variable is read
+    monkeypatch.setenv("TINYGRAD_RNN_DEVICE", "cuda" if not tg.cuda_available() else "tpu")
+    try:
+        result = invoke("run", "--model", model_dir, "--device", "cpu", "cien")
+        assert result.exit_code == 0, result.output
+        assert tg.backend.get_default_device() == "cpu"
+        monkeypatch.setattr(tg.backend, "_default_device", None)
+        assert_user_error(invoke("run", "--model", model_dir, "cien"), "TINYGRAD_RNN_DEVICE=", "--device")
+        assert_user_error(invoke("train", "--model", model_dir / "new", "--dataset", "numbers"), "TINYGRAD_RNN_DEVICE=")
+    finally:
+        tg.backend.set_default_device("cpu")
+
+
+def test_a_closed_pipe_ends_run_quietly_like_cat(trained, tmp_path):
+    model_dir, _ = trained
+    source = tmp_path / "many.txt"
+    source.write_text("cien mil\n" * 4000, encoding="utf-8")  # more output than a pipe buffer holds
+    process = subprocess.Popen([sys.executable, "-m", "translator", "run", "--model", str(model_dir), "--beam", "1",
+                                "--input", str(source)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = process.stdout.readline()
+    process.stdout.close()  # what `| head -1` does
+    stderr = process.stderr.read().decode()
+    process.wait(timeout=120)
+    assert first.strip()
+    assert stderr == ""
+    assert process.returncode == -signal.SIGPIPE  # as `cat` ends: the shell shows 141
+
+
+def test_long_inputs_are_truncated_with_a_warning_and_keep_their_lines(trained):
+    model_dir, _ = trained
+    words = " ".join(["cien"] * 3000)
+    lines = ["dos", words, "", words + " mil", "tres"]
+    result = invoke("run", "--model", model_dir, "--beam", 2, "--max-source-length", 40, "--max-tokens", 64,
+                    input="\n".join(lines) + "\n")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("\n") == len(lines)
+    warning = result.stderr.strip().splitlines()
+    assert len(warning) == 1 and warning[0].startswith("translate: warning: 2 input line(s) longer than 40 tokens (2, 4)")
+    nbest = invoke("run", "--model", model_dir, "--nbest", 2, input="\n".join(lines) + "\n")
+    assert nbest.exit_code == 0 and nbest.stdout.count("\n") == 2 * len(lines)

@@ -48,6 +48,7 @@ from translator.preparation import PreparedData, noised_examples, prepare
 
 EVAL_BATCH_SIZE = 256
 LOSS_READ_EVERY = 20  # training steps between two reads of the summed training loss from the device
+EVAL_MAX_TOKENS = 4096  # dev-loss batches: at most this many padded tokens a side (logits are tokens x vocabulary)
 CHECKPOINT_SECONDS = 300.0  # also save last.npz this often within an epoch, so a crash loses little
 
 
@@ -250,7 +251,8 @@ class Trainer:
         self.model.eval()
         total, tokens = LossSum(), 0
         with tg.no_grad():
-            for batch in BatchIterator(self.data.dev_examples, EVAL_BATCH_SIZE, shuffle=False).epoch():
+            for batch in BatchIterator(self.data.dev_examples, EVAL_BATCH_SIZE, shuffle=False,
+                                       max_tokens=EVAL_MAX_TOKENS).epoch():
                 total.add(self._loss(batch, 0.0), batch.num_target_tokens)
                 tokens += batch.num_target_tokens
         self.model.train()
