@@ -360,3 +360,53 @@ def test_long_inputs_are_truncated_with_a_warning_and_keep_their_lines(trained):
     assert len(warning) == 1 and warning[0].startswith("translate: warning: 2 input line(s) longer than 40 tokens (2, 4)")
     nbest = invoke("run", "--model", model_dir, "--nbest", 2, input="\n".join(lines) + "\n")
     assert nbest.exit_code == 0 and nbest.stdout.count("\n") == 2 * len(lines)
+
+
+# ---------------------------------------------------------------- sizes, vocabularies, zip members
+def test_absurd_sizes_are_refused_before_anything_is_allocated(tmp_path, monkeypatch):
+    from translator import footprint
+
+    base = ["train", "--model", tmp_path / "m", "--dataset", "numbers", "--max-pairs", 300, "--dev-size", 20,
+            "--test-size", 20, "--no-progress"]
+    assert_user_error(invoke(*base, "--embedding-size", 100_000_000), "--embedding-size", "100000000")
+    assert_user_error(invoke(*base, "--encoder-layers", 1_000_000), "--encoder-layers", "1..64")
+    monkeypatch.setattr(footprint, "available_memory", lambda: 64 << 20)  # a machine with 64 MiB to spare
+    line = assert_user_error(invoke(*base, "--hidden-size", 1024), "parameters", "64.0 MiB available")
+    assert "to train" in line and "--hidden-size" in line
+    assert not (tmp_path / "m").exists()  # refused before the model directory was made
+
+
+def test_a_min_freq_that_empties_the_vocabulary(tmp_path):
+    assert_user_error(invoke("train", "--model", tmp_path / "m", "--dataset", "numbers", "--max-pairs", 300,
+                             "--dev-size", 20, "--test-size", 20, "--min-freq", 1_000_000),
+                      "--min-freq 1000000", "vocabulary")
+
+
+def test_sizes_in_config_json_are_bounded(trained, tmp_path, monkeypatch):
+    from translator import footprint
+
+    for key, value, words in (("hidden_size", 10**12, "1..65536"), ("encoder_layers", 10**6, "1..64")):
+        crafted = tmp_path / key
+        shutil.copytree(trained[0], crafted)
+        path = crafted / checkpoint.CONFIG_FILE
+        document = json.loads(path.read_text(encoding="utf-8"))
+        document["model"][key] = value
+        path.write_text(json.dumps(document), encoding="utf-8")
+        assert_user_error(invoke("run", "--model", crafted, "cien"), words)
+    monkeypatch.setattr(footprint, "available_memory", lambda: 1 << 10)
+    assert_user_error(invoke("run", "--model", trained[0], "cien"), "parameters", "to load")
+
+
+def test_a_zip_member_can_be_named(tmp_path):
+    data = tmp_path / "two.zip"
+    with zipfile.ZipFile(data, "w") as archive:
+        archive.writestr("notes.txt", "not pairs at all\n")
+        archive.writestr("pairs.txt", "".join(f"{n} dogs\t{n} perros\n" for n in range(60)))
+    options = ["--dev-size", 5, "--test-size", 5, "--epochs", 1, "--embedding-size", 8, "--hidden-size", 8,
+               "--min-freq", 1, "--no-progress"]
+    assert_user_error(invoke("train", "--model", tmp_path / "m", "--data", data, *options), "--data-member")
+    result = invoke("train", "--model", tmp_path / "m", "--data", data, "--data-member", "pairs.txt", *options)
+    assert result.exit_code == 0, result.output
+    assert f"{data}:pairs.txt" in result.stderr
+    assert_user_error(invoke("train", "--model", tmp_path / "n", "--data", data, "--data-member", "x.txt", *options),
+                      "no member 'x.txt'", "pairs.txt")

@@ -38,6 +38,10 @@ def test_round_trip_through_dict():
     ({"max_vocab_size": 4}, "--max-vocab-size"),
     ({"attention": "none"}, "--input-feeding"),
     ({"data": "pairs.tsv", "dataset": "numbers"}, "--data"),
+    ({"max_tokens": 12}, "--max-tokens"),  # must exceed --max-length (12): the longest pair fills a batch
+    ({"data_member": "spa.txt"}, "--data-member"),  # without --data
+    ({"embedding_size": 100_000_000}, "--embedding-size"),
+    ({"encoder_layers": 1_000_000}, "--encoder-layers"),
 ])
 def test_bad_values_give_one_line_naming_the_flag(changes, flag):
     with pytest.raises(ConfigError) as caught:

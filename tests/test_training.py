@@ -254,3 +254,16 @@ def test_an_overlong_dev_pair_is_truncated_for_bleu_and_left_out_of_the_dev_loss
     info = checkpoint.read_config(tmp_path / "model")["data"]
     assert info["dev_pairs_over_max_source_length"] == 1 and info["test_pairs_over_max_source_length"] == 0
     assert any("over 30 tokens: 1 dev pair" in line for line in lines), lines
+
+
+def test_training_batches_keep_to_the_token_budget(tmp_path):
+    config = TINY.replace(max_length=20, max_tokens=60, batch_size=32)
+    trainer = Trainer(config, tmp_path / "model", progress=False, log=quiet)
+    trainer._build()
+    examples = trainer.data.train_examples
+    plan = trainer.batches.plan(0)
+    assert sum(len(batch) for batch in plan) == len(examples)
+    for batch in plan:
+        width = max(max(len(examples[i][0]), len(examples[i][1])) for i in batch)  # + EOS, already encoded
+        assert len(batch) <= 32 and len(batch) * width <= 60
+    assert len(plan) > len(examples) / 32  # the budget binds: more batches than by count alone

@@ -28,7 +28,7 @@ import numpy as np
 
 from tinygrad_rnn import backend, no_grad
 
-from translator import checkpoint
+from translator import checkpoint, footprint
 from translator.batching import cut_by_tokens, pad_sequences
 from translator.errors import CheckpointError
 from translator.model import ModelConfig, Seq2Seq
@@ -157,6 +157,8 @@ class Translator:
             if not (model_dir / weights).exists() and (model_dir / checkpoint.LAST_FILE).exists():
                 weights = checkpoint.LAST_FILE
         state = checkpoint.load_checkpoint(model_dir / weights)
+        footprint.check_fits(config, len(source_vocab), len(target_vocab), training=False,
+                             what=f"the model in {model_dir}")
         model = Seq2Seq(config, len(source_vocab), len(target_vocab))
         try:
             model.load_state_dict(state["model"])

@@ -21,6 +21,7 @@ was trained on, and checks that with a fingerprint):
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import hashlib
 from typing import Callable, Sequence
@@ -34,7 +35,7 @@ from translator.corpus import read_pairs
 from translator.errors import DataError
 from translator.splits import split_pairs
 from translator.subword import Tokenizers
-from translator.vocabulary import Vocabulary
+from translator.vocabulary import SPECIAL_TOKENS, Vocabulary
 
 Pair = tuple[str, str]
 Example = tuple[list[int], list[int]]
@@ -87,7 +88,7 @@ def read_config_pairs(config: TrainConfig, log: Callable[[str], None]) -> tuple[
             pairs = [(target, source) for source, target in pairs]
         return pairs, f"built-in numbers corpus ({count} pairs)", []
     if config.data is not None:
-        path, member = config.data, None
+        path, member = config.data, config.data_member
     else:
         info = catalogue.get_dataset(config.dataset)
         path, member = catalogue.fetch(config.dataset, config.data_dir), info.member
@@ -148,6 +149,13 @@ def prepare(config: TrainConfig, log: Callable[[str], None],
         min_freq, max_size = (config.min_freq, config.max_vocab_size) if tokenizers.kind == "word" else (1, None)
         source_vocab = Vocabulary.build(source_tokens, min_freq, max_size)
         target_vocab = Vocabulary.build((tokenized_train[i][1] for i in kept), min_freq, max_size)
+        for side, vocabulary, column in (("source", source_vocab, 0), ("target", target_vocab, 1)):
+            if len(vocabulary) <= len(SPECIAL_TOKENS):
+                counts = collections.Counter(token for i in kept for token in tokenized_train[i][column])
+                most = max(counts.values(), default=0)
+                raise DataError(f"--min-freq {config.min_freq} leaves the {side} vocabulary without a single word: "
+                                f"the most frequent {side} token appears {most} time(s) in the {len(kept)} training "
+                                f"pairs; lower --min-freq (or use more data)")
     else:
         source_vocab, target_vocab = vocabularies
     train_examples = [(source_vocab.encode(tokenized_train[i][0]), target_vocab.encode(tokenized_train[i][1]))

@@ -37,7 +37,7 @@ from tqdm import tqdm
 
 import tinygrad_rnn as tg
 from tinygrad_rnn import nn, optim
-from translator import checkpoint
+from translator import checkpoint, footprint
 from translator.batching import Batch, BatchIterator
 from translator.config import DEFAULT_BEAM, RESUME_OVERRIDABLE, TrainConfig
 from translator.errors import ConfigError
@@ -196,10 +196,12 @@ class Trainer:
         vocabularies = self.directory.vocabularies() if self.resume else None
         tokenizers = self.directory.tokenizers() if self.resume else None
         state = self.directory.load_last() if self.resume else None
+        self.model_config = config.model_config()
+        footprint.check_fits(self.model_config, 5, 5, training=True)  # absurd sizes: before reading any data
         self.data: PreparedData = prepare(config, self.log, vocabularies, tokenizers)
         if self.resume:
             self.directory.check_data(self.data.info["fingerprint"])
-        self.model_config = config.model_config()
+        footprint.check_fits(self.model_config, len(self.data.source_vocab), len(self.data.target_vocab), training=True)
 
         tg.manual_seed(config.seed)
         self.model = Seq2Seq(self.model_config, len(self.data.source_vocab), len(self.data.target_vocab))
@@ -208,7 +210,8 @@ class Trainer:
         mode = "min" if config.plateau_metric == "loss" else "max"
         self.scheduler = optim.lr_scheduler.ReduceLROnPlateau(self.optimizer, mode=mode, factor=config.lr_decay,
                                                               patience=config.lr_patience)
-        self.batches = BatchIterator(self.data.train_examples, config.batch_size, seed=config.seed)
+        self.batches = BatchIterator(self.data.train_examples, config.batch_size, seed=config.seed,
+                                     max_tokens=config.max_tokens)
         self.progress = Progress()
         if state is not None:
             self.progress = self.directory.restore(state, self.model, self.optimizer, self.scheduler, Progress)
