@@ -410,3 +410,7 @@ def test_a_zip_member_can_be_named(tmp_path):
     assert f"{data}:pairs.txt" in result.stderr
     assert_user_error(invoke("train", "--model", tmp_path / "n", "--data", data, "--data-member", "x.txt", *options),
                       "no member 'x.txt'", "pairs.txt")
+    assert_user_error(invoke("evaluate", "--model", tmp_path / "m", "--data", data), "--data-member")
+    scored = invoke("evaluate", "--model", tmp_path / "m", "--data", data, "--data-member", "pairs.txt", "--json")
+    assert scored.exit_code == 0, scored.output
+    assert json.loads(scored.stdout)["sentences"] == 60

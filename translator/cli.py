@@ -401,6 +401,8 @@ def _draw_attention(path: Path, translation) -> None:
 @model_option
 @click.option("--data", "data_file", type=click.Path(dir_okay=False, path_type=Path),
               help="TSV/zip of pairs in the training data's layout [default: the model's test split]")
+@click.option("--data-member", metavar="NAME", help="the member of a --data zip to read "
+              "[default: its only .txt besides _about.txt]")
 @click.option("--beam", type=click.IntRange(min=1), default=None,
               help=f"beam width (1: greedy search) [default: the one stored by 'translate tune', else {DEFAULT_BEAM}]")
 @click.option("--replace-unk/--no-replace-unk", default=True, help="replace <unk> by source words [default: on]")
@@ -419,8 +421,8 @@ def _draw_attention(path: Path, translation) -> None:
 @max_source_length_option
 @device_option
 @user_errors
-def evaluate(model_dir: Path, data_file: Path | None, beam: int | None, replace_unk: bool, output: Path | None,
-             as_json: bool, strict: bool, batch_size: int, noise_spec: str, alpha: float | None,
+def evaluate(model_dir: Path, data_file: Path | None, data_member: str | None, beam: int | None, replace_unk: bool,
+             output: Path | None, as_json: bool, strict: bool, batch_size: int, noise_spec: str, alpha: float | None,
              weights: str | None, max_tokens: int, max_source_length: int, device: str | None) -> None:
     """Score the model with sacreBLEU (BLEU, chrF) and measure its decoding speed."""
     from translator.evaluate import evaluate_pairs, load_evaluation_pairs, write_output  # noqa: PLC0415
@@ -432,8 +434,10 @@ def evaluate(model_dir: Path, data_file: Path | None, beam: int | None, replace_
     saved = checkpoint.read_config(model_dir)
     if beam is None:
         beam = checkpoint.decoding_settings(saved).get("beam", DEFAULT_BEAM)
+    if data_member is not None and data_file is None:
+        raise UserError("--data-member names a member of the --data zip: give --data too")
     pairs, description = load_evaluation_pairs(model_dir, data_file, saved.get("train", {}), strict=strict,
-                                               log=lambda message: click.echo(message, err=True))
+                                               log=lambda message: click.echo(message, err=True), member=data_member)
     if not pairs:
         raise UserError(f"{description} holds no sentence pairs to evaluate")
     pairs = [(noise.apply(source, noise_kinds), target) for source, target in pairs]
