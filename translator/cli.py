@@ -37,6 +37,9 @@ from translator.options import flag_name, python_type
 
 INTERRUPTED_EXIT = 130
 DEVICE_ENV = "TINYGRAD_RNN_DEVICE"
+MAX_BEAM = 1000  # wider beams cost memory for nothing (a translator uses 4-12)
+MAX_BATCH_SIZE = 1 << 16
+MAX_TOKENS_LIMIT = 1 << 20
 TRUNCATED_SHOWN = 10  # line numbers listed in the warning about truncated inputs
 
 def _one_line(message: str) -> str:
@@ -288,16 +291,17 @@ def weights_option(function: Callable) -> Callable:
 def max_tokens_option(function: Callable) -> Callable:
     from translator.inference import DEFAULT_MAX_TOKENS  # noqa: PLC0415
 
-    return click.option("--max-tokens", type=click.IntRange(min=1), default=DEFAULT_MAX_TOKENS, show_default=True,
-                        help="at most this many source tokens (padding included) translated together; "
-                             "bounds memory whatever the input")(function)
+    return click.option("--max-tokens", type=click.IntRange(1, MAX_TOKENS_LIMIT), default=DEFAULT_MAX_TOKENS,
+                        show_default=True,
+                        help="at most this many source tokens (padding included, times the beam width) "
+                             "translated together; bounds memory whatever the input")(function)
 
 
 def max_source_length_option(function: Callable) -> Callable:
     from translator.inference import DEFAULT_MAX_SOURCE_LENGTH  # noqa: PLC0415
 
-    return click.option("--max-source-length", type=click.IntRange(min=1), default=DEFAULT_MAX_SOURCE_LENGTH,
-                        show_default=True,
+    return click.option("--max-source-length", type=click.IntRange(1, MAX_TOKENS_LIMIT),
+                        default=DEFAULT_MAX_SOURCE_LENGTH, show_default=True,
                         help="translate only the first N tokens of a longer input (a warning names the "
                              "lines cut)")(function)
 
@@ -318,17 +322,17 @@ def warn_truncated(results, max_source_length: int, what: str = "input line") ->
 @click.argument("texts", nargs=-1)
 @click.option("--input", "input_file", type=click.Path(dir_okay=False, path_type=Path),
               help="translate the lines of this file ('-': stdin); default: TEXTS, else stdin")
-@click.option("--beam", type=click.IntRange(min=1), default=None,
+@click.option("--beam", type=click.IntRange(1, MAX_BEAM), default=None,
               help=f"beam width (1: greedy search) [default: the one stored by 'translate tune', else "
                    f"{DEFAULT_BEAM}; at least --nbest]")
-@click.option("--nbest", type=click.IntRange(min=1), default=1, show_default=True,
+@click.option("--nbest", type=click.IntRange(1, MAX_BEAM), default=1, show_default=True,
               help="print the N best translations of each input, N rows each: "
                    "input number<TAB>rank<TAB>score<TAB>translation (numbers from 1)")
 @click.option("--replace-unk/--no-replace-unk", default=True,
               help="replace <unk> in the output by the most-attended source word [default: on]")
 @click.option("--show-attention", type=click.Path(dir_okay=False, path_type=Path),
               help="draw the attention matrix of the (single) input sentence to this PNG file")
-@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True,
+@click.option("--batch-size", type=click.IntRange(1, MAX_BATCH_SIZE), default=64, show_default=True,
               help="sentences translated together")
 @alpha_option
 @weights_option
@@ -403,14 +407,14 @@ def _draw_attention(path: Path, translation) -> None:
               help="TSV/zip of pairs in the training data's layout [default: the model's test split]")
 @click.option("--data-member", metavar="NAME", help="the member of a --data zip to read "
               "[default: its only .txt besides _about.txt]")
-@click.option("--beam", type=click.IntRange(min=1), default=None,
+@click.option("--beam", type=click.IntRange(1, MAX_BEAM), default=None,
               help=f"beam width (1: greedy search) [default: the one stored by 'translate tune', else {DEFAULT_BEAM}]")
 @click.option("--replace-unk/--no-replace-unk", default=True, help="replace <unk> by source words [default: on]")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
               help="write the translations to this file, one per line")
 @click.option("--json", "as_json", is_flag=True, help="print the results as one JSON object")
 @click.option("--strict", is_flag=True, help="stop at the first malformed line of --data")
-@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True,
+@click.option("--batch-size", type=click.IntRange(1, MAX_BATCH_SIZE), default=64, show_default=True,
               help="sentences translated together")
 @click.option("--noise", "noise_spec", default="clean", show_default=True, metavar="SPEC",
               help="score on casually typed sources: clean, casual (= lower,nopunct), all, or kinds "

@@ -12,7 +12,8 @@ sorted by length and translated in batches, so padding stays small; results come
 order. An empty (or blank) input line gives an empty output without running the model.
 
 Memory is bounded whatever the input: a batch holds at most ``batch_size`` sentences and at most
-``max_tokens`` source tokens counting padding (:func:`translator.batching.cut_by_tokens`), and a
+``max_tokens`` source tokens counting padding, times the beam width
+(:func:`translator.batching.cut_by_tokens`), and a
 sentence longer than ``max_source_length`` tokens (or ``max_source_length * 64`` characters) is
 truncated to its start, marked ``Translation.truncated`` (``translate run`` warns on stderr). Every
 input still gets its output.
@@ -186,8 +187,9 @@ class Translator:
             batch_size: at most this many sentences decoded together.
             return_details: return :class:`Translation` lists instead of strings.
             max_length: absolute cap on output tokens (besides the limit relative to the source).
-            max_tokens: at most this many source tokens (padding and EOS included) decoded together;
-                a longer sentence is decoded alone.
+            max_tokens: at most this many source tokens (padding and EOS included) times ``beam``
+                decoded together (a beam decodes ``beam`` rows per sentence); a longer sentence is
+                decoded alone.
             max_source_length: translate only the first this many tokens of a sentence (default
                 :data:`DEFAULT_MAX_SOURCE_LENGTH`; ``Translation.truncated`` tells which were cut; see
                 :func:`truncated_tokens`).
@@ -220,7 +222,7 @@ class Translator:
         was_training = self.model.training
         self.model.eval()
         try:
-            for piece in cut_by_tokens(widths, batch_size, max_tokens):
+            for piece in cut_by_tokens(widths, batch_size, max(max_tokens // beam, 1)):
                 chunk = order[piece]
                 for index, hypotheses in zip(chunk, self._search([tokenized[i] for i in chunk], beam, nbest,
                                                                  max_length)):

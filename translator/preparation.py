@@ -40,6 +40,7 @@ from translator.vocabulary import SPECIAL_TOKENS, Vocabulary
 Pair = tuple[str, str]
 Example = tuple[list[int], list[int]]
 NUMBERS_CORPUS_SIZE = 20_000
+NUMBERS_CORPUS_MAX = 1_000_000  # every number below a million: what --max-pairs can ask of the numbers corpus
 
 
 @dataclasses.dataclass
@@ -82,7 +83,7 @@ def read_config_pairs(config: TrainConfig, log: Callable[[str], None]) -> tuple[
         DataError: unknown dataset, failed download, unreadable or malformed (strict) data.
     """
     if config.data is None and config.dataset == "numbers":
-        count = config.max_pairs or NUMBERS_CORPUS_SIZE
+        count = min(config.max_pairs or NUMBERS_CORPUS_SIZE, NUMBERS_CORPUS_MAX)
         pairs = numbers_corpus.generate_pairs(count, seed=0)
         if config.reverse:
             pairs = [(target, source) for source, target in pairs]
