@@ -158,6 +158,46 @@ def test_ctrl_c_saves_last_and_exits_cleanly(tmp_path, monkeypatch):
     assert invoke("run", "--model", model_dir, "cien").exit_code == 0  # a usable model was kept
 
 
+def test_sigterm_is_a_ctrl_c_finish_the_step_save_and_exit_143(tmp_path, monkeypatch):
+    from translator import training
+
+    original_step = training.Trainer._train_step
+    calls = []
+
+    def step_then_sigterm(self, batch):
+        loss = original_step(self, batch)
+        calls.append(1)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)  # what a scheduler or `docker stop` sends
+        return loss
+
+    monkeypatch.setattr(training.Trainer, "_train_step", step_then_sigterm)
+    config_file = tmp_path / "tiny.toml"
+    config_file.write_text(TINY_TOML, encoding="utf-8")
+    model_dir = tmp_path / "model"
+    result = invoke("train", "--model", model_dir, "--config", config_file, "--no-progress")
+    assert result.exit_code == 143, result.output
+    assert "translate: terminated: saved" in result.stderr and "--resume" in result.stderr
+    assert checkpoint.load_checkpoint(model_dir / checkpoint.LAST_FILE)["progress"]["step"] == 2
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # the handler does not outlive training
+    monkeypatch.setattr(training.Trainer, "_train_step", original_step)
+    resumed = invoke("train", "--model", model_dir, "--resume", "--epochs", 1, "--no-progress")
+    assert resumed.exit_code == 0, resumed.output
+
+
+def test_ctrl_c_while_preparing_the_data_says_nothing_was_saved(tmp_path, monkeypatch):
+    from translator import training
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(training, "prepare", interrupted)
+    result = invoke("train", "--model", tmp_path / "model", "--dataset", "numbers", "--no-progress")
+    assert result.exit_code == 130
+    assert result.stderr.strip() == "translate: interrupted before training began: nothing was saved"
+    assert not (tmp_path / "model").exists()
+
+
 def test_version_and_python_dash_m():
     assert invoke("--version").stdout.startswith("translate ")
     completed = subprocess.run([sys.executable, "-m", "translator", "--help"], capture_output=True, text=True,

@@ -250,7 +250,7 @@ def test_an_overlong_dev_pair_is_truncated_for_bleu_and_left_out_of_the_dev_loss
     config = TINY.replace(dataset="spa-eng", data=str(data), max_pairs=None, dev_size=40, test_size=40, epochs=1)
     lines = []
     result = Trainer(config, tmp_path / "model", progress=False, log=lines.append).run()
-    assert result.stop_reason == STOP_COMPLETED and result.test is not None
+    assert result.stop_reason == StopReason.COMPLETED and result.test is not None
     info = checkpoint.read_config(tmp_path / "model")["data"]
     assert info["dev_pairs_over_max_source_length"] == 1 and info["test_pairs_over_max_source_length"] == 0
     assert any("over 30 tokens: 1 dev pair" in line for line in lines), lines

@@ -8,7 +8,8 @@
 
 Every mistake a user can make (a missing model, a corrupt checkpoint, bad data, an impossible
 option combination, input that is not UTF-8) ends with ONE line on stderr and exit status 2;
-an interrupted command exits with 130. Programming errors are not caught: they show a traceback.
+an interrupted command exits with 130 (143 for a training stopped by SIGTERM, which, like
+Ctrl-C, finishes the step and saves). Programming errors are not caught: they show a traceback.
 Results go to stdout, progress and logs to stderr, so ``translate run < in.txt > out.txt`` keeps
 exactly one output line per input line. A reader that closes the pipe early (``| head -1``) ends
 the command quietly, by SIGPIPE, as it ends ``cat``.
@@ -35,7 +36,8 @@ from translator.config import DEFAULT_BEAM, FIELDS, build_config, read_config_fi
 from translator.errors import PlotUnavailable, TranslatorError, UserError, decode_utf8, read_user_file
 from translator.options import flag_name, python_type
 
-INTERRUPTED_EXIT = 130
+INTERRUPTED_EXIT = 130  # 128 + SIGINT, as a shell reports a program Ctrl-C ended
+TERMINATED_EXIT = 143  # 128 + SIGTERM
 DEVICE_ENV = "TINYGRAD_RNN_DEVICE"
 MAX_BEAM = 1000  # wider beams cost memory for nothing (a translator uses 4-12)
 MAX_BATCH_SIZE = 1 << 16
@@ -232,16 +234,22 @@ def train(ctx: click.Context, model_dir: Path, config_file: Path | None, resume:
     trainer = Trainer(config, model_dir, resume=resume, overwrite=overwrite,
                       explicit=set(given) | set(file_values), progress=progress)
     _use_device(trainer.config.device)  # on --resume, the saved device unless one was given
+    last = model_dir / checkpoint.LAST_FILE
     try:
         result = trainer.run()
     except KeyboardInterrupt:
-        click.echo(f"translate: interrupted again: quit without saving ({model_dir}/{checkpoint.LAST_FILE} keeps "
-                   "the previous checkpoint)", err=True)
+        if not trainer.began:
+            kept = f"{last} is unchanged" if resume else "nothing was saved"
+            click.echo(f"translate: interrupted before training began: {kept}", err=True)
+        else:
+            kept = f"{last} keeps the last checkpoint" if last.exists() else "no checkpoint was saved"
+            click.echo(f"translate: interrupted again: quit without saving ({kept})", err=True)
         sys.exit(INTERRUPTED_EXIT)
     if result.stop_reason == StopReason.INTERRUPTED:
-        click.echo(f"translate: interrupted: saved {model_dir / checkpoint.LAST_FILE}; continue with "
+        terminated = trainer.stop_signal == signal.SIGTERM
+        click.echo(f"translate: {'terminated' if terminated else 'interrupted'}: saved {last}; continue with "
                    f"'translate train --model {model_dir} --resume'", err=True)
-        sys.exit(INTERRUPTED_EXIT)
+        sys.exit(TERMINATED_EXIT if terminated else INTERRUPTED_EXIT)
     lines = [f"training stopped: {str(result.stop_reason).replace('_', ' ')} after {result.epochs_completed} epoch(s) "
              f"in {result.seconds:.0f} s, {result.tokens_per_second:.0f} target tokens/s",
              (f"best dev BLEU {result.best_dev_bleu:.2f}" if result.best_dev_bleu >= 0 else "dev BLEU not measured")

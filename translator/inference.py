@@ -149,24 +149,20 @@ class Translator:
                                   "retrain it with this version") from None
         source_vocab, target_vocab = checkpoint.load_vocabularies(model_dir)
         tokenizers = checkpoint.load_tokenizers(model_dir, document)
-        expected = (document["source_vocab_size"], document["target_vocab_size"])
-        if (len(source_vocab), len(target_vocab)) != tuple(expected):
-            raise CheckpointError(f"the vocabularies in {model_dir} have {len(source_vocab)}/{len(target_vocab)} "
-                                  f"entries but the model was trained with {expected[0]}/{expected[1]}")
+        checkpoint.check_vocabularies(model_dir, document, source_vocab, target_vocab)
+        footprint.check_fits(config, len(source_vocab), len(target_vocab), training=False,
+                             what=f"the model in {model_dir}")
         if weights is None:
             weights = checkpoint.BEST_FILE
             if not (model_dir / weights).exists() and (model_dir / checkpoint.LAST_FILE).exists():
                 weights = checkpoint.LAST_FILE
         state = checkpoint.load_checkpoint(model_dir / weights)
-        footprint.check_fits(config, len(source_vocab), len(target_vocab), training=False,
-                             what=f"the model in {model_dir}")
         model = Seq2Seq(config, len(source_vocab), len(target_vocab))
         try:
             model.load_state_dict(state["model"])
         except (RuntimeError, TypeError, ValueError, AttributeError) as error:
-            first_line = str(error).splitlines()[0]
-            raise CheckpointError(f"{model_dir / weights} does not fit the model in "
-                                  f"{checkpoint.CONFIG_FILE} ({first_line}); retrain the model") from None
+            raise CheckpointError(f"{model_dir / weights} does not fit the model in {checkpoint.CONFIG_FILE} "
+                                  f"({checkpoint.describe_load_error(error)}); retrain the model") from None
         model.eval()
         tuned = checkpoint.decoding_settings(document)  # the length penalty chosen by `translate tune`
         return cls(model, source_vocab, target_vocab, device=device, tokenizers=tokenizers,
