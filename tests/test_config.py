@@ -100,7 +100,7 @@ def test_model_options_are_model_configs_own_fields():
         assert FIELDS[field.name] is field  # declared once: the same field, default and help
     assert TrainConfig().model_config() == ModelConfig() and ModelConfig().dropout == 0.2
     # the same check, spelled as a flag for training and as the field name for ModelConfig
-    with pytest.raises(ConfigError, match=r"^--hidden-size must be an integer >= 1, got 0$"):
+    with pytest.raises(ConfigError, match=r"^--hidden-size must be an integer in 1..65536, got 0$"):
         TrainConfig(hidden_size=0)
-    with pytest.raises(ConfigError, match=r"^hidden_size must be an integer >= 1, got 0$"):
+    with pytest.raises(ConfigError, match=r"^hidden_size must be an integer in 1..65536, got 0$"):
         ModelConfig(hidden_size=0)
