@@ -2,8 +2,10 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from translator.batching import BatchIterator, filter_by_length, make_batch, pad_sequences
+from translator.batching import BatchIterator, cut_by_tokens, filter_by_length, make_batch, pad_sequences
 from translator.vocabulary import BOS, EOS, PAD
 
 
@@ -132,3 +134,16 @@ def test_invalid_arguments():
         BatchIterator(random_examples(10), batch_size=0)
     with pytest.raises(ValueError, match="bucket_batches"):
         BatchIterator(random_examples(10), batch_size=2, bucket_batches=0)
+
+
+@given(widths=st.lists(st.integers(1, 60), max_size=40), batch_size=st.integers(1, 9),
+       max_tokens=st.one_of(st.none(), st.integers(1, 120)))
+@settings(max_examples=150, deadline=None, derandomize=True)
+def test_cut_by_tokens_covers_in_order_within_both_limits(widths, batch_size, max_tokens):
+    pieces = cut_by_tokens(widths, batch_size, max_tokens)
+    assert [index for piece in pieces for index in range(len(widths))[piece]] == list(range(len(widths)))
+    for piece in pieces:
+        batch = widths[piece]
+        assert 1 <= len(batch) <= batch_size
+        if max_tokens is not None and len(batch) > 1:
+            assert len(batch) * max(batch) <= max_tokens  # only an example too wide alone exceeds it

@@ -1,5 +1,7 @@
 """Tests for translator.catalogue: data directory, verification, download over a loopback HTTP server."""
 
+import dataclasses
+import hashlib
 import http.server
 import io
 import os
@@ -225,3 +227,57 @@ def test_data_dir_from_environment(tmp_path, server_url, monkeypatch):
 
 def test_real_dataset_verifies(spa_eng_path):
     assert verify(spa_eng_path, CATALOGUE["spa-eng"]) >= 100_000
+
+
+def make_deflate_corrupt_zip() -> bytes:
+    """A zip whose compressed bytes are damaged: zlib itself fails while inflating."""
+    data = bytearray(make_zip_bytes(pairs=400))
+    start = data.index(b"tiny/spa.txt") + len("tiny/spa.txt")  # the member's data follows its local header
+    for position in range(start + 20, start + 60):
+        data[position] ^= 0x5A
+    return bytes(data)
+
+
+@pytest.mark.parametrize("damage", ["deflate", "crc", "truncated", "encrypted"])
+def test_damaged_cached_copy_is_one_error_never_a_traceback(tmp_path, dead_url, damage):
+    good = make_zip_bytes()
+    data = {"deflate": make_deflate_corrupt_zip(), "crc": make_crc_corrupt_zip(), "truncated": good[:-40],
+            "encrypted": _encrypted(good)}[damage]
+    (tmp_path / "tiny.zip").write_bytes(data)
+    with pytest.raises(DataError, match="copy at .*tiny.zip is unusable") as raised:
+        tiny_fetch(tmp_path, dead_url)
+    assert "\n" not in str(raised.value)
+    assert (tmp_path / "tiny.zip").read_bytes() == data  # kept: offline, nothing better to put there
+
+
+def _encrypted(data: bytes) -> bytes:
+    """Set the 'encrypted' flag bit of every member, as a password-protected zip has."""
+    data = bytearray(data)
+    for signature, flag_offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        position = data.find(signature)
+        while position != -1:
+            data[position + flag_offset] |= 1
+            position = data.find(signature, position + 4)
+    return bytes(data)
+
+
+def test_checksum_catches_a_valid_zip_that_is_not_the_published_file(tmp_path, server_url):
+    published = ROUTES["/good.zip"]
+    checked = dataclasses.replace(TINY, sha256=hashlib.sha256(published).hexdigest())
+    assert verify_bytes(tmp_path, published, checked) == PAIR_COUNT
+    other = make_zip_bytes(pairs=PAIR_COUNT + 1)  # intact, plausible, but not the same file
+    with pytest.raises(DataError, match="damaged or not the published tiny.zip: its SHA-256 is"):
+        verify_bytes(tmp_path, other, checked)
+    (tmp_path / "tiny.zip").write_bytes(other)  # a cached copy that differs is replaced by a download
+    fetch("tiny", tmp_path, f"{server_url}/good.zip", progress=False, timeout=10, catalogue={"tiny": checked})
+    assert (tmp_path / "tiny.zip").read_bytes() == published
+
+
+def verify_bytes(directory, data, info):
+    path = directory / "candidate.zip"
+    path.write_bytes(data)
+    return verify(path, info)
+
+
+def test_spa_eng_has_the_published_checksum(spa_eng_path):
+    assert catalogue.sha256_of(spa_eng_path) == CATALOGUE["spa-eng"].sha256

@@ -92,13 +92,17 @@ def test_run_arguments_stdin_and_input_file(trained, tmp_path):
 
 
 def test_run_nbest(trained):
+    """input number, rank, score, translation: N rows for every input, blank ones included."""
     model_dir, _ = trained
-    result = invoke("run", "--model", model_dir, "--nbest", 3, "cien", "dos")
+    result = invoke("run", "--model", model_dir, "--nbest", 3, input="cien\n\n   \ndos\n")
     assert result.exit_code == 0, result.output
-    rows = [line.split("\t") for line in result.stdout.splitlines()]
-    assert [row[0] for row in rows] == ["1", "2", "3", "1", "2", "3"]
-    scores = [float(row[1]) for row in rows[:3]]
+    rows = [line.split("\t") for line in result.stdout.split("\n")[:-1]]
+    assert all(len(row) == 4 for row in rows), rows
+    assert [(row[0], row[1]) for row in rows] == [(str(line), str(rank)) for line in range(1, 5) for rank in (1, 2, 3)]
+    scores = [float(row[2]) for row in rows[:3]]
     assert scores == sorted(scores, reverse=True)
+    assert all(row[3] for row in rows[:3] + rows[9:])
+    assert [row[3] for row in rows[3:9]] == [""] * 6  # a blank input line: N empty translations
 
 
 def test_evaluate_text_json_and_output(trained, tmp_path):
@@ -152,6 +156,43 @@ def test_ctrl_c_saves_last_and_exits_cleanly(tmp_path, monkeypatch):
     state = checkpoint.load_checkpoint(model_dir / checkpoint.LAST_FILE)
     assert state["progress"]["step"] == 3
     assert invoke("run", "--model", model_dir, "cien").exit_code == 0  # a usable model was kept
+
+
+def test_sigterm_is_a_ctrl_c_finish_the_step_save_and_exit_143(tmp_path, monkeypatch):
+    from translator import training
+
+    original_step = training.Trainer._train_step
+    calls = []
+
+    def step_then_sigterm(self, batch):
+        loss = original_step(self, batch)
+        calls.append(1)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)  # what a scheduler or `docker stop` sends
+        return loss
+
+    monkeypatch.setattr(training.Trainer, "_train_step", step_then_sigterm)
+    config_file = tmp_path / "tiny.toml"
+    config_file.write_text(TINY_TOML, encoding="utf-8")
+    model_dir = tmp_path / "model"
+    result = invoke("train", "--model", model_dir, "--config", config_file, "--no-progress")
+    assert result.exit_code == 143, result.output
+    assert "translate: terminated: saved" in result.stderr and "--resume" in result.stderr
+    assert checkpoint.load_checkpoint(model_dir / checkpoint.LAST_FILE)["progress"]["step"] == 2
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # the handler does not outlive training
+
+
+def test_ctrl_c_while_preparing_the_data_says_nothing_was_saved(tmp_path, monkeypatch):
+    from translator import training
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(training, "prepare", interrupted)
+    result = invoke("train", "--model", tmp_path / "model", "--dataset", "numbers", "--no-progress")
+    assert result.exit_code == 130
+    assert result.stderr.strip() == "translate: interrupted before training began: nothing was saved"
+    assert not (tmp_path / "model").exists()
 
 
 def test_version_and_python_dash_m():
@@ -309,3 +350,104 @@ def test_evaluate_noise_noises_sources_only(trained, tmp_path):
         assert json.loads(result.stdout)["noise"] == ("clean" if spec == "clean" else "lower,nopunct")
     assert outputs["noisy"].read_text(encoding="utf-8") == outputs["clean"].read_text(encoding="utf-8")
     assert_user_error(invoke("evaluate", "--model", model_dir, "--noise", "shouting"), "--noise", "shouting", "casual")
+
+
+# ---------------------------------------------------------------- device, pipes, long inputs
+def test_explicit_device_wins_over_the_environment(trained, monkeypatch):
+    import tinygrad_rnn as tg
+
+    model_dir, _ = trained
+    monkeypatch.setattr(tg.backend, "_default_device", None)  # as in a fresh process: the variable is read
+    monkeypatch.setenv("TINYGRAD_RNN_DEVICE", "cuda" if not tg.cuda_available() else "tpu")
+    try:
+        result = invoke("run", "--model", model_dir, "--device", "cpu", "cien")
+        assert result.exit_code == 0, result.output
+        assert tg.backend.get_default_device() == "cpu"
+        monkeypatch.setattr(tg.backend, "_default_device", None)
+        assert_user_error(invoke("run", "--model", model_dir, "cien"), "TINYGRAD_RNN_DEVICE=", "--device")
+        assert_user_error(invoke("train", "--model", model_dir / "new", "--dataset", "numbers"), "TINYGRAD_RNN_DEVICE=")
+    finally:
+        tg.backend.set_default_device("cpu")
+
+
+def test_a_closed_pipe_ends_run_quietly_like_cat(trained, tmp_path):
+    model_dir, _ = trained
+    source = tmp_path / "many.txt"
+    source.write_text("cien mil\n" * 4000, encoding="utf-8")  # more output than a pipe buffer holds
+    process = subprocess.Popen([sys.executable, "-m", "translator", "run", "--model", str(model_dir), "--beam", "1",
+                                "--input", str(source)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = process.stdout.readline()
+    process.stdout.close()  # what `| head -1` does
+    stderr = process.stderr.read().decode()
+    process.wait(timeout=120)
+    assert first.strip()
+    assert stderr == ""
+    assert process.returncode == -signal.SIGPIPE  # as `cat` ends: the shell shows 141
+
+
+def test_long_inputs_are_truncated_with_a_warning_and_keep_their_lines(trained):
+    model_dir, _ = trained
+    words = " ".join(["cien"] * 3000)
+    lines = ["dos", words, "", words + " mil", "tres"]
+    result = invoke("run", "--model", model_dir, "--beam", 2, "--max-source-length", 40, "--max-tokens", 64,
+                    input="\n".join(lines) + "\n")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("\n") == len(lines)
+    warning = result.stderr.strip().splitlines()
+    assert len(warning) == 1 and warning[0].startswith("translate: warning: 2 input line(s) longer than 40 tokens (2, 4)")
+    nbest = invoke("run", "--model", model_dir, "--nbest", 2, input="\n".join(lines) + "\n")
+    assert nbest.exit_code == 0 and nbest.stdout.count("\n") == 2 * len(lines)
+
+
+# ---------------------------------------------------------------- sizes, vocabularies, zip members
+def test_absurd_sizes_are_refused_before_anything_is_allocated(tmp_path, monkeypatch):
+    from translator import footprint
+
+    base = ["train", "--model", tmp_path / "m", "--dataset", "numbers", "--max-pairs", 300, "--dev-size", 20,
+            "--test-size", 20, "--no-progress"]
+    assert_user_error(invoke(*base, "--embedding-size", 100_000_000), "--embedding-size", "100000000")
+    assert_user_error(invoke(*base, "--encoder-layers", 1_000_000), "--encoder-layers", "1..64")
+    monkeypatch.setattr(footprint, "available_memory", lambda: 64 << 20)  # a machine with 64 MiB to spare
+    line = assert_user_error(invoke(*base, "--hidden-size", 1024), "parameters", "64.0 MiB available")
+    assert "to train" in line and "--hidden-size" in line
+    assert not (tmp_path / "m").exists()  # refused before the model directory was made
+
+
+def test_a_min_freq_that_empties_the_vocabulary(tmp_path):
+    assert_user_error(invoke("train", "--model", tmp_path / "m", "--dataset", "numbers", "--max-pairs", 300,
+                             "--dev-size", 20, "--test-size", 20, "--min-freq", 1_000_000),
+                      "--min-freq 1000000", "vocabulary")
+
+
+def test_sizes_in_config_json_are_bounded(trained, tmp_path, monkeypatch):
+    from translator import footprint
+
+    for key, value, words in (("hidden_size", 10**12, "1..65536"), ("encoder_layers", 10**6, "1..64")):
+        crafted = tmp_path / key
+        shutil.copytree(trained[0], crafted)
+        path = crafted / checkpoint.CONFIG_FILE
+        document = json.loads(path.read_text(encoding="utf-8"))
+        document["model"][key] = value
+        path.write_text(json.dumps(document), encoding="utf-8")
+        assert_user_error(invoke("run", "--model", crafted, "cien"), words)
+    monkeypatch.setattr(footprint, "available_memory", lambda: 1 << 10)
+    assert_user_error(invoke("run", "--model", trained[0], "cien"), "parameters", "to load")
+
+
+def test_a_zip_member_can_be_named(tmp_path):
+    data = tmp_path / "two.zip"
+    with zipfile.ZipFile(data, "w") as archive:
+        archive.writestr("notes.txt", "not pairs at all\n")
+        archive.writestr("pairs.txt", "".join(f"{n} dogs\t{n} perros\n" for n in range(60)))
+    options = ["--dev-size", 5, "--test-size", 5, "--epochs", 1, "--embedding-size", 8, "--hidden-size", 8,
+               "--min-freq", 1, "--no-progress"]
+    assert_user_error(invoke("train", "--model", tmp_path / "m", "--data", data, *options), "--data-member")
+    result = invoke("train", "--model", tmp_path / "m", "--data", data, "--data-member", "pairs.txt", *options)
+    assert result.exit_code == 0, result.output
+    assert f"{data}:pairs.txt" in result.stderr
+    assert_user_error(invoke("train", "--model", tmp_path / "n", "--data", data, "--data-member", "x.txt", *options),
+                      "no member 'x.txt'", "pairs.txt")
+    assert_user_error(invoke("evaluate", "--model", tmp_path / "m", "--data", data), "--data-member")
+    scored = invoke("evaluate", "--model", tmp_path / "m", "--data", data, "--data-member", "pairs.txt", "--json")
+    assert scored.exit_code == 0, scored.output
+    assert json.loads(scored.stdout)["sentences"] == 60

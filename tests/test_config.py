@@ -38,6 +38,10 @@ def test_round_trip_through_dict():
     ({"max_vocab_size": 4}, "--max-vocab-size"),
     ({"attention": "none"}, "--input-feeding"),
     ({"data": "pairs.tsv", "dataset": "numbers"}, "--data"),
+    ({"max_tokens": 12}, "--max-tokens"),  # must exceed --max-length (12): the longest pair fills a batch
+    ({"data_member": "spa.txt"}, "--data-member"),  # without --data
+    ({"embedding_size": 100_000_000}, "--embedding-size"),
+    ({"encoder_layers": 1_000_000}, "--encoder-layers"),
 ])
 def test_bad_values_give_one_line_naming_the_flag(changes, flag):
     with pytest.raises(ConfigError) as caught:
@@ -96,7 +100,7 @@ def test_model_options_are_model_configs_own_fields():
         assert FIELDS[field.name] is field  # declared once: the same field, default and help
     assert TrainConfig().model_config() == ModelConfig() and ModelConfig().dropout == 0.2
     # the same check, spelled as a flag for training and as the field name for ModelConfig
-    with pytest.raises(ConfigError, match=r"^--hidden-size must be an integer >= 1, got 0$"):
+    with pytest.raises(ConfigError, match=r"^--hidden-size must be an integer in 1..65536, got 0$"):
         TrainConfig(hidden_size=0)
-    with pytest.raises(ConfigError, match=r"^hidden_size must be an integer >= 1, got 0$"):
+    with pytest.raises(ConfigError, match=r"^hidden_size must be an integer in 1..65536, got 0$"):
         ModelConfig(hidden_size=0)

@@ -1,10 +1,12 @@
 """Tests for translator.corpus: reading anki-format pairs from text files and zips."""
 
+import tracemalloc
 import unicodedata
 import zipfile
 
 import pytest
 
+from translator import corpus
 from translator.corpus import find_zip_member, read_pairs
 from translator.errors import DataError
 
@@ -136,3 +138,94 @@ def test_real_corpus(spa_eng_path):
     assert len(result.pairs) >= 100_000
     assert result.skipped == []
     assert result.pairs[0] == ("Ve.", "Go.")
+
+
+# ---------------------------------------------------------------- streaming and hostile files
+def test_reading_stops_at_max_lines_and_memory_follows_the_lines_read(tmp_path):
+    """A 40 MB file read with max_lines=3 reads only the start: a bad byte far away is never seen."""
+    path = tmp_path / "big.txt"
+    with path.open("wb") as handle:
+        handle.write("\n".join(LINES).encode() + b"\n")
+        handle.write(b"Go.\tVe.\n" * 5_000_000)
+        handle.write(b"\xff\n")
+    tracemalloc.start()
+    try:
+        result = read_pairs(path, max_lines=3)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(result.pairs) == 3
+    assert peak < 8 * corpus._CHUNK_BYTES, peak  # a few chunks, not 40 MB
+
+
+def test_a_zip_bomb_is_refused_before_inflating(tmp_path):
+    path = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("spa.txt", b"Go.\tVe.\n" * 2_000_000)  # 16 MB in about 20 KB
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError, match=r"bomb.zip:spa.txt would inflate .* \(\d+x; .*unzip it"):
+            read_pairs(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 << 20, peak
+    genuine = tmp_path / "genuine.zip"  # ordinary text compresses far less: read as usual
+    with zipfile.ZipFile(genuine, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("spa.txt", "".join(f"Sentence {i}.\tFrase {i}.\n" for i in range(100_000)))
+    assert len(read_pairs(genuine).pairs) == 100_000
+
+
+def test_an_over_long_line_is_skipped_without_being_kept(tmp_path, monkeypatch):
+    monkeypatch.setattr(corpus, "MAX_LINE_BYTES", 100)
+    path = tmp_path / "long.txt"
+    path.write_bytes(b"Go.\tVe.\n" + b"x\t" + b"y" * 5000 + b"\nHi.\tHola.\n" + b"z" * 300)
+    result = read_pairs(path)
+    assert result.pairs == [("Ve.", "Go."), ("Hola.", "Hi.")]
+    assert result.skipped_line_numbers == [2, 4]
+    assert "longer than 100 bytes" in result.skipped[0].reason
+    with pytest.raises(DataError, match="line 2: malformed line: longer than 100 bytes"):
+        read_pairs(path, strict=True)
+
+
+@pytest.mark.parametrize("chunk_bytes", [1, 2, 3, 5, 64])
+def test_lines_and_byte_offsets_do_not_depend_on_chunk_boundaries(tmp_path, monkeypatch, chunk_bytes):
+    monkeypatch.setattr(corpus, "_CHUNK_BYTES", chunk_bytes)
+    path = tmp_path / "spa.txt"
+    path.write_bytes("\ufeffGo.\tVe.\r\nHi.\tHola.\n\nWho?\t¿Quién?".encode())
+    result = read_pairs(path)
+    assert result.pairs == [("Ve.", "Go."), ("Hola.", "Hi."), ("¿Quién?", "Who?")]
+    assert result.line_numbers == [1, 2, 4] and result.skipped_line_numbers == [3]
+    path.write_bytes("\ufeffGo.\tVe.\nHi.\tAdiós".encode() + b"\xff.\n")
+    offset = len("\ufeffGo.\tVe.\nHi.\tAdiós".encode())
+    with pytest.raises(DataError, match=f"byte 0xff at byte offset {offset};"):
+        read_pairs(path)
+
+
+def _flag_encrypted(data: bytes) -> bytes:
+    data = bytearray(data)
+    for signature, flag_offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        position = data.find(signature)
+        while position != -1:
+            data[position + flag_offset] |= 1
+            position = data.find(signature, position + 4)
+    return bytes(data)
+
+
+def test_damaged_and_encrypted_zips_are_one_line_errors(tmp_path):
+    path = make_zip(tmp_path / "good.zip", {"spa.txt": "".join(f"Sentence {i}.\tFrase {i}.\n" for i in range(3000))})
+    good = path.read_bytes()
+    start = good.index(b"spa.txt") + len("spa.txt")
+    deflate = bytearray(good)
+    for position in range(start + 40, start + 80):
+        deflate[position] ^= 0x5A
+    cases = {"deflate": bytes(deflate), "truncated": good[: len(good) // 2] + good[-22:],
+             "encrypted": _flag_encrypted(good), "header": good[:30] + b"\0" * 10 + good[40:]}
+    for name, data in cases.items():
+        path = tmp_path / f"{name}.zip"
+        path.write_bytes(data)
+        with pytest.raises(DataError) as raised:
+            read_pairs(path)
+        message = str(raised.value)
+        assert "\n" not in message and str(path) in message, (name, message)
+    assert "encrypted" in str(pytest.raises(DataError, read_pairs, tmp_path / "encrypted.zip").value)

@@ -1,6 +1,7 @@
 """Translator: unknown-word replacement, batching and order, empty lines, save-then-load bit for bit,
 clear errors for broken model directories, and the attention plot."""
 import json
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -93,6 +94,45 @@ def test_details_and_nbest(copier):
         copier.translate(["uno"], beam=2, nbest=3)
     with pytest.raises(TypeError, match="list of sentences"):
         copier.translate("uno")
+
+
+def test_batches_keep_to_the_token_budget_and_long_inputs_are_truncated(copier, monkeypatch):
+    searched = []
+    original = Translator._search
+
+    def recording(self, token_lists, *args):
+        searched.append([len(tokens) + 1 for tokens in token_lists])  # + EOS: the encoder's width
+        return original(self, token_lists, *args)
+
+    monkeypatch.setattr(Translator, "_search", recording)
+    long_line = " ".join(["dos"] * 5000)
+    sentences = [long_line, "uno", "", *(" ".join(WORDS[:n]) for n in range(1, 7)), long_line + " tres"]
+    details = copier.translate(sentences, batch_size=4, max_tokens=24, max_source_length=10, return_details=True)
+    assert len(details) == len(sentences)
+    assert [d[0].truncated for d in details] == [True] + [False] * 8 + [True]
+    assert details[0][0].source_tokens == ["dos"] * 10 + ["</s>"]
+    assert sorted(width for batch in searched for width in batch) == sorted([11, 11, 2, 2, 3, 4, 5, 6, 7])
+    for widths in searched:
+        assert len(widths) <= 4 and (len(widths) == 1 or len(widths) * max(widths) <= 24), searched
+    plain = copier.translate(sentences[1:-1], batch_size=64)  # the budget does not change results
+    assert [d[0].text for d in details[1:-1]] == plain
+
+
+def test_a_huge_input_costs_what_a_long_sentence_costs(copier):
+    """Four lines of 20,000 words: bounded memory, four outputs (they are cut to 256 tokens by default)."""
+    from translator.inference import DEFAULT_MAX_SOURCE_LENGTH, truncated_tokens
+
+    line = " ".join(["uno dos"] * 10_000)
+    tokens, truncated = truncated_tokens(line)
+    assert truncated and len(tokens) == DEFAULT_MAX_SOURCE_LENGTH
+    tracemalloc.start()
+    try:
+        outputs = copier.translate([line] * 4, max_source_length=64)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(outputs) == 4 and all(outputs)
+    assert peak < 64 << 20, peak
 
 
 # ---------------------------------------------------------------- save, load

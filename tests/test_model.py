@@ -64,7 +64,9 @@ class TestModelConfig:
     @pytest.mark.parametrize("changes, words", [
         (dict(cell="transformer"), "cell must be one of"),
         (dict(attention="multihead"), "attention must be one of"),
-        (dict(hidden_size=0), "hidden_size must be an integer >= 1"),
+        (dict(hidden_size=0), "hidden_size must be an integer in 1..65536"),
+        (dict(embedding_size=10**12), "embedding_size must be an integer in 1..65536"),
+        (dict(decoder_layers=1_000_000), "decoder_layers must be an integer in 1..64"),
         (dict(dropout=1.0), "dropout must be a number in [0, 1)"),
         (dict(attention="none", input_feeding=True), "input_feeding needs attention"),
         (dict(attention="dot", bidirectional=True), "attention 'dot'"),

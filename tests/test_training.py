@@ -223,7 +223,7 @@ def test_the_loss_is_read_from_the_device_once_per_interval_and_a_nan_still_stop
     training_reads = reads[:-1]  # the last read is dev_loss's single one
     assert sum(training_reads) == steps and max(training_reads) == 3 and len(training_reads) <= steps // 3 + 1
     assert reads[-1] == len(list(training.BatchIterator(trainer.data.dev_examples, training.EVAL_BATCH_SIZE,
-                                                        shuffle=False).epoch()))
+                                                        shuffle=False, max_tokens=training.EVAL_MAX_TOKENS).epoch()))
     epoch = log_events(tmp_path / "model", "epoch")[0]
     assert np.isfinite(epoch["train_loss"]) and epoch["train_loss"] > 0
 
@@ -233,3 +233,37 @@ def test_the_loss_is_read_from_the_device_once_per_interval_and_a_nan_still_stop
     monkeypatch.setattr(Trainer, "_loss", nan_loss)
     with pytest.raises(FloatingPointError, match=r"the training loss became nan in steps 1\.\.3; lower --lr"):
         train(config, tmp_path / "diverged", evaluate_test=False)
+
+
+def test_an_overlong_dev_pair_is_truncated_for_bleu_and_left_out_of_the_dev_loss(tmp_path, monkeypatch):
+    """Dev and test keep every length, but a pair longer than the inference limit is not decoded whole."""
+    from translator import numbers_corpus
+    from translator import inference
+    from translator.splits import split_pairs
+
+    monkeypatch.setattr(inference, "DEFAULT_MAX_SOURCE_LENGTH", 30)  # 256 by default: a faster test
+    pairs = numbers_corpus.generate_pairs(400, seed=0)
+    dev_index = split_pairs(pairs, dev_size=40, test_size=40, seed=3).dev[0]
+    pairs[dev_index] = (" ".join(["cien"] * 3000), " ".join(["hundred"] * 3000))  # unique: the split is unchanged
+    data = tmp_path / "pairs.tsv"
+    data.write_text("".join(f"{target}\t{source}\n" for source, target in pairs), encoding="utf-8")
+    config = TINY.replace(dataset="spa-eng", data=str(data), max_pairs=None, dev_size=40, test_size=40, epochs=1)
+    lines = []
+    result = Trainer(config, tmp_path / "model", progress=False, log=lines.append).run()
+    assert result.stop_reason == StopReason.COMPLETED and result.test is not None
+    info = checkpoint.read_config(tmp_path / "model")["data"]
+    assert info["dev_pairs_over_max_source_length"] == 1 and info["test_pairs_over_max_source_length"] == 0
+    assert any("over 30 tokens: 1 dev pair" in line for line in lines), lines
+
+
+def test_training_batches_keep_to_the_token_budget(tmp_path):
+    config = TINY.replace(max_length=20, max_tokens=60, batch_size=32)
+    trainer = Trainer(config, tmp_path / "model", progress=False, log=quiet)
+    trainer._build()
+    examples = trainer.data.train_examples
+    plan = trainer.batches.plan(0)
+    assert sum(len(batch) for batch in plan) == len(examples)
+    for batch in plan:
+        width = max(max(len(examples[i][0]), len(examples[i][1])) for i in batch)  # + EOS, already encoded
+        assert len(batch) <= 32 and len(batch) * width <= 60
+    assert len(plan) > len(examples) / 32  # the budget binds: more batches than by count alone

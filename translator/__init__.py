@@ -15,6 +15,7 @@ The modules, in pipeline order (each imports, when it runs, only modules above i
                     vocabulary      tokens <-> ids; the one owner of where BOS/EOS go
                     batching        padded, length-bucketed, reproducible batches
     model           model_config    ModelConfig: the network's options, declared and checked once
+                    footprint       a model's parameter memory, known (and refused if too big) before it is built
                     encoder         embedding + (bi)directional RNN/GRU/LSTM
                     decoder         one attentional decoder step, shared by training and search
                     model           Seq2Seq: encode, step, training loss

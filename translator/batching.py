@@ -100,6 +100,38 @@ def filter_by_length(examples: Sequence[Example], max_length: int, min_length: i
     ]
 
 
+def cut_by_tokens(widths: Sequence[int] | np.ndarray, batch_size: int, max_tokens: int | None = None) -> list[slice]:
+    """Cut a run of examples, in the order given, into consecutive batches under a token budget.
+
+    A batch takes the next example unless it already holds ``batch_size`` examples or, with
+    ``max_tokens``, its padded size ``B * max(width)`` would then exceed ``max_tokens``. An example
+    wider than ``max_tokens`` on its own still gets a batch (of one): callers drop or truncate such
+    examples first. Sorting by width beforehand keeps padding small.
+
+    Args:
+        widths: (N,) the padded width each example needs (e.g. its longest side, in tokens).
+        batch_size: at most this many examples per batch (>= 1).
+        max_tokens: at most this many padded tokens per batch; None: no budget.
+    Returns:
+        slices of ``range(N)``, one per batch, covering it in order.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if max_tokens is not None and max_tokens < 1:
+        raise ValueError(f"max_tokens must be >= 1, got {max_tokens}")
+    batches, start, widest = [], 0, 0
+    for position, width in enumerate(widths):
+        count = position - start
+        widest_if_added = max(widest, int(width))
+        if count and (count == batch_size or (max_tokens is not None and (count + 1) * widest_if_added > max_tokens)):
+            batches.append(slice(start, position))
+            start, widest_if_added = position, int(width)
+        widest = widest_if_added
+    if start < len(widths):
+        batches.append(slice(start, len(widths)))
+    return batches
+
+
 class BatchIterator:
     """Length-bucketed batches over ``examples``, reproducible per epoch.
 
@@ -165,20 +197,8 @@ class BatchIterator:
         return batches
 
     def _cut(self, sorted_chunk: np.ndarray) -> list[np.ndarray]:
-        if self.max_tokens is None:
-            return [sorted_chunk[i : i + self.batch_size] for i in range(0, len(sorted_chunk), self.batch_size)]
         widths = np.maximum(self._source_lengths[sorted_chunk], self._target_lengths[sorted_chunk])
-        batches, start, widest = [], 0, 0
-        for position, width in enumerate(widths):
-            count = position - start
-            widest_if_added = max(widest, int(width))
-            if count and (count == self.batch_size or (count + 1) * widest_if_added > self.max_tokens):
-                batches.append(sorted_chunk[start:position])
-                start, widest_if_added = position, int(width)
-            widest = widest_if_added
-        if start < len(sorted_chunk):
-            batches.append(sorted_chunk[start:])
-        return batches
+        return [sorted_chunk[piece] for piece in cut_by_tokens(widths, self.batch_size, self.max_tokens)]
 
     def num_batches(self, epoch: int = 0) -> int:
         """Number of batches in ``epoch`` (the same every epoch unless ``max_tokens`` is set)."""

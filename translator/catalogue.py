@@ -2,8 +2,9 @@
 
 ``fetch("spa-eng")`` returns the path of a verified local ``spa-eng.zip``: a cached copy if there
 is a good one (no network needed), else a fresh download. A download goes to a temporary file in
-the data directory, is verified (zip integrity, expected member, plausible number of pairs) and
-only then renamed into place, so an interrupted or corrupt download never leaves a file behind.
+the data directory, is verified (the published file's SHA-256, zip integrity, expected member,
+plausible number of pairs) and only then renamed into place, so an interrupted or corrupt download
+never leaves a file behind; a cached copy is verified the same way, and replaced when damaged.
 
 Where: :func:`data_dir` (``--data-dir`` flag, else ``$TRANSLATE_DATA_DIR``, else the checkout's
 ``datasets/``, else ``~/.cache/translator/datasets``). The URL can be overridden by argument or
@@ -13,6 +14,7 @@ Where: :func:`data_dir` (``--data-dir`` flag, else ``$TRANSLATE_DATA_DIR``, else
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import http.client
 import os
 import sys
@@ -25,7 +27,7 @@ from typing import Mapping
 from tqdm import tqdm
 
 from tinygrad_rnn.serialization import atomic_open
-from translator.corpus import read_pairs
+from translator.corpus import ZIP_ERRORS, read_pairs
 from translator.errors import DataError
 
 DATA_DIR_ENV = "TRANSLATE_DATA_DIR"
@@ -44,6 +46,7 @@ class DatasetInfo:
         min_pairs: fewer readable pairs than this means a wrong or truncated file.
         source_language, target_language: ISO 639-3 codes of the default direction.
         attribution: licence and credit to show the user.
+        sha256: hex SHA-256 of the published file; a copy that differs is damaged (None: not checked).
     """
 
     name: str
@@ -54,6 +57,7 @@ class DatasetInfo:
     source_language: str
     target_language: str
     attribution: str
+    sha256: str | None = None
 
 
 CATALOGUE: dict[str, DatasetInfo] = {
@@ -67,6 +71,7 @@ CATALOGUE: dict[str, DatasetInfo] = {
         target_language="eng",
         attribution="Tatoeba Project sentences via www.manythings.org/anki, CC-BY 2.0 (France); "
         "attribution: www.manythings.org/anki and tatoeba.org",
+        sha256="928f3baefb67d0d4a8d76ec0c8c46a10501caef260efdf1d143ca401348f52f5",
     ),
 }
 
@@ -109,27 +114,39 @@ def data_dir(flag_value: str | os.PathLike | None = None) -> Path:
 _resolve_data_dir = data_dir  # fetch() has a parameter of the same name
 
 
+def sha256_of(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file's bytes, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def verify(path: str | os.PathLike, info: DatasetInfo) -> int:
     """Check that ``path`` is a complete copy of dataset ``info``.
 
     Returns:
         the number of readable pairs.
     Raises:
-        DataError: not a zip, a member fails its CRC check, the member is missing, the text is
-            not UTF-8, or there are fewer than ``info.min_pairs`` pairs.
+        DataError: a checksum that differs from the catalogue's, not a zip, a damaged or encrypted
+            member, the member is missing, the text is not UTF-8, or fewer than ``info.min_pairs`` pairs.
     """
     path = Path(path)
     try:
+        if info.sha256 is not None and (digest := sha256_of(path)) != info.sha256:
+            raise DataError(f"{path} is damaged or not the published {info.filename}: its SHA-256 is "
+                            f"{digest[:16]}..., expected {info.sha256[:16]}...")
         with zipfile.ZipFile(path) as archive:
             bad_member = archive.testzip()
             if bad_member is not None:
                 raise DataError(f"{path} is corrupt: member {bad_member} fails its CRC check")
             if info.member not in archive.namelist():
                 raise DataError(f"{path} has no member {info.member}; it contains: {', '.join(archive.namelist())}")
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as error:
-        raise DataError(f"{path} is not a valid zip archive ({error})") from None
+    except ZIP_ERRORS as error:
+        raise DataError(f"{path} is not a valid zip archive ({error or type(error).__name__})") from None
     except OSError as error:
-        raise DataError(f"cannot read {path}: {error}") from None
+        raise DataError(f"cannot read {path}: {error.strerror or error}") from None
     pair_count = len(read_pairs(path, member=info.member).pairs)
     if pair_count < info.min_pairs:
         raise DataError(

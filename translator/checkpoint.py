@@ -21,12 +21,22 @@ Layout of ``--model DIR`` (default ``models/default``)::
 
 ``.npz`` files are written with the engine's atomic ``tinygrad_rnn.save`` and carry
 ``format_version``; every reader checks it, so an old or foreign file is refused with a clear
-:class:`CheckpointError` instead of failing somewhere inside the model.
+:class:`CheckpointError` instead of failing somewhere inside the model. Nothing read back is
+trusted: weights must be finite arrays (a run that diverged is refused, not translated into
+blank lines), ``config.json`` holds the SHA-256 of each vocabulary (a vocabulary file edited or
+swapped after training is refused; directories written before it load as they always did), and
+the resume state of ``last.npz`` (optimiser, scheduler, progress) is checked value by value
+against what this version writes.
+
+``config.json`` is written last, after the first ``last.npz``: it is what makes a directory hold
+a model, so a run killed while creating the directory leaves one that a new ``translate train``
+simply starts again in.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from pathlib import Path
@@ -82,8 +92,12 @@ def _check_version(found: Any, what: str) -> None:
 # ---------------------------------------------------------------- config.json
 def write_config(model_dir: str | os.PathLike, model_options: dict, source_vocab_size: int,
                  target_vocab_size: int, train_options: dict, data_info: dict,
-                 tokenizer: dict | None = None) -> None:
-    """Write ``config.json`` atomically (see the module docstring for its fields; ``tokenizer``: None = words)."""
+                 tokenizer: dict | None = None, vocabularies: tuple[Vocabulary, Vocabulary] | None = None) -> None:
+    """Write ``config.json`` atomically (see the module docstring for its fields).
+
+    ``tokenizer``: the tokenizers' entry (None: words); ``vocabularies``: the source and target
+    vocabularies, whose checksums are recorded.
+    """
     document = {
         "format_version": FORMAT_VERSION,
         "model": model_options,
@@ -94,6 +108,9 @@ def write_config(model_dir: str | os.PathLike, model_options: dict, source_vocab
     }
     if tokenizer is not None:
         document["tokenizer"] = tokenizer
+    if vocabularies is not None:
+        document["source_vocab_sha256"] = vocabularies[0].checksum()
+        document["target_vocab_sha256"] = vocabularies[1].checksum()
     with atomic_open(Path(model_dir) / CONFIG_FILE, "w") as handle:
         handle.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
 
@@ -158,6 +175,35 @@ def load_tokenizers(model_dir: str | os.PathLike, document: dict | None = None) 
     return Tokenizers.load(model_dir, document.get("tokenizer"))
 
 
+def check_vocabularies(model_dir: str | os.PathLike, document: dict, source_vocab: Vocabulary,
+                       target_vocab: Vocabulary) -> None:
+    """CheckpointError unless the vocabularies are the ones ``config.json`` says the model was trained with.
+
+    Sizes always; checksums when ``config.json`` has them (written since they were added).
+    """
+    model_dir = Path(model_dir)
+    for side, vocabulary, name in (("source", source_vocab, SOURCE_VOCAB_FILE), ("target", target_vocab,
+                                                                                 TARGET_VOCAB_FILE)):
+        size = document.get(f"{side}_vocab_size")
+        if len(vocabulary) != size:
+            raise CheckpointError(f"{model_dir / name} has {len(vocabulary)} entries but the model was trained "
+                                  f"with {size!r}; restore the vocabulary files of this model or retrain it")
+        checksum = document.get(f"{side}_vocab_sha256")
+        if checksum is not None and checksum != vocabulary.checksum():
+            raise CheckpointError(f"{model_dir / name} is not the vocabulary the model was trained with (its "
+                                  "checksum differs: tokens were changed or reordered); restore it or retrain")
+
+
+def describe_load_error(error: BaseException, shown: int = 3) -> str:
+    """``load_state_dict``'s error on one line, its first ``shown`` problems kept whole and the rest counted."""
+    text = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
+    head, separator, problems = text.partition(": ")
+    parts = problems.split("; ") if separator else []
+    if len(parts) <= shown:
+        return text
+    return f"{head}: {'; '.join(parts[:shown])}; and {len(parts) - shown} more"
+
+
 # ---------------------------------------------------------------- .npz checkpoints
 def save_checkpoint(path: str | os.PathLike, state: dict) -> None:
     """Write ``state`` (nested dicts of tensors, arrays and JSON values) atomically, versioned."""
@@ -187,9 +233,26 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     if not isinstance(state, dict):
         raise CheckpointError(f"checkpoint {path} is not a translator checkpoint")
     _check_version(state.get("format_version"), f"checkpoint {path}")
-    if "model" not in state:
+    if not isinstance(state.get("model"), dict) or not state["model"]:
         raise CheckpointError(f"checkpoint {path} holds no model weights")
+    for name, value in state["model"].items():
+        _check_array(value, f"checkpoint {path}: weight {name!r}")
     return state
+
+
+def _check_array(value: Any, what: str) -> None:
+    """CheckpointError unless ``value`` is a real-valued, finite array (or Tensor)."""
+    import numpy as np  # noqa: PLC0415 - host-side check of what a file holds
+
+    data = value if isinstance(value, np.ndarray) else getattr(value, "data", value)  # a Tensor's array
+    if not isinstance(data, np.ndarray) or data.dtype.kind not in "fiub":
+        raise CheckpointError(f"{what} is not an array of real numbers ({type(data).__name__}"
+                              f"{' of ' + str(data.dtype) if isinstance(data, np.ndarray) else ''}); the file is "
+                              "corrupt: retrain or restore it")
+    if data.dtype.kind == "f" and not np.isfinite(data).all():
+        bad = "NaN" if np.isnan(data).any() else "infinite values"
+        raise CheckpointError(f"{what} holds {bad}: the run that saved it had diverged; retrain with a lower --lr "
+                              "(or resume from a copy saved before)")
 
 
 # ---------------------------------------------------------------- the held-out splits
@@ -268,25 +331,37 @@ class ModelDirectory:
                                   f"{fingerprint}, saved {saved}); resume with the same data")
 
     # ------------------------------------------------------------ save
-    def create(self, data: PreparedData, model_config: ModelConfig, config: TrainConfig) -> None:
-        """Start the directory of a new run: vocabularies, dev/test splits, ``config.json``.
+    def create(self, data: PreparedData, model_config: ModelConfig, config: TrainConfig,
+               first_checkpoint: Callable[[], None]) -> None:
+        """Start the directory of a new run: vocabularies, dev/test splits, the first checkpoint, ``config.json``.
 
-        An existing model's checkpoints and log are removed first (``--overwrite``): nothing of the
-        old model may survive.
+        ``first_checkpoint`` writes ``last.npz``; ``config.json`` comes after it, so a directory
+        that has one always has something to resume, and a run killed before that left a directory
+        a new run may take over. An existing model's checkpoints and log (``--overwrite``), and the
+        temporary files of writes a kill interrupted, are removed first: nothing old may survive.
         """
         if self.path.exists():
+            (self.path / CONFIG_FILE).unlink(missing_ok=True)  # first: until the end, no model is here
             for name in (BEST_FILE, LAST_FILE, LOG_FILE, AVERAGED_FILE, CURVES_FILE):
                 (self.path / name).unlink(missing_ok=True)
             for path in self.path.glob(EPOCH_PATTERN):
                 path.unlink()
+            self.remove_temporaries()
         self.path.mkdir(parents=True, exist_ok=True)
         data.tokenizers.save(self.path)
         data.source_vocab.save(self.path / SOURCE_VOCAB_FILE)
         data.target_vocab.save(self.path / TARGET_VOCAB_FILE)
         write_pairs(self.path / DEV_FILE, data.dev_pairs)
         write_pairs(self.path / TEST_FILE, data.test_pairs)
+        first_checkpoint()
         write_config(self.path, model_config.to_dict(), len(data.source_vocab), len(data.target_vocab),
-                     config.to_dict(), data.info, tokenizer=data.tokenizers.to_dict())
+                     config.to_dict(), data.info, tokenizer=data.tokenizers.to_dict(),
+                     vocabularies=(data.source_vocab, data.target_vocab))
+
+    def remove_temporaries(self) -> None:
+        """Delete what killed atomic writes left (``.<file>.<random>.tmp``, the atomic writer's names)."""
+        for leftover in self.path.glob(".*.tmp"):
+            leftover.unlink(missing_ok=True)
 
     def save_last(self, model, optimizer, scheduler, progress: dict) -> None:
         """``last.npz``: everything :meth:`restore` needs to continue exactly (``progress``: JSON values)."""
@@ -340,7 +415,10 @@ class ModelDirectory:
 
     # ------------------------------------------------------------ restore
     def vocabularies(self) -> tuple[Vocabulary, Vocabulary]:
-        return load_vocabularies(self.path)
+        """The saved vocabularies, checked against ``config.json`` (sizes, checksums)."""
+        vocabularies = load_vocabularies(self.path)
+        check_vocabularies(self.path, read_config(self.path), *vocabularies)
+        return vocabularies
 
     def tokenizers(self) -> Tokenizers:
         return load_tokenizers(self.path)
@@ -352,22 +430,104 @@ class ModelDirectory:
     def load_best(self) -> dict:
         return load_checkpoint(self.path / BEST_FILE)
 
-    def restore(self, state: dict, model, optimizer, scheduler, progress_type: Callable[..., T]) -> T:
+    def restore(self, state: dict, model, optimizer, scheduler, parse_progress: Callable[[Any], T]) -> T:
         """Put ``state`` (from :meth:`load_last`) back into the objects and the engine's RNG.
 
-        Returns ``progress_type(**progress)`` of the saved progress.
+        Every value is checked first against what this version writes: the optimiser's and the
+        scheduler's against the freshly built ones (same keys, types, lengths; finite numbers; a
+        positive learning rate; moment arrays of each parameter's shape), the progress by
+        ``parse_progress`` (e.g. ``Progress.from_saved``), which returns what it parsed.
 
         Raises:
-            CheckpointError: the checkpoint does not fit this model (another architecture or vocabulary).
+            CheckpointError: the checkpoint does not fit this model (another architecture or
+                vocabulary), or holds a value this version would never have written.
         """
         from tinygrad_rnn import set_rng_state  # noqa: PLC0415
 
+        where = f"checkpoint {self.path / LAST_FILE}"
         try:
+            for key in ("optimizer", "scheduler", "rng", "progress"):
+                if not isinstance(state.get(key), dict):
+                    raise ValueError(f"its {key!r} entry is missing or not a table")
+            _check_like(state["scheduler"], scheduler.state_dict(), "scheduler")
+            _check_optimizer(state["optimizer"], optimizer, model)
+            progress = parse_progress(state["progress"])
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
             set_rng_state(state["rng"])
-            return progress_type(**state["progress"])
-        except (KeyError, TypeError, ValueError, RuntimeError) as error:
-            raise CheckpointError(f"checkpoint {self.path / LAST_FILE} does not fit this model "
-                                  f"({str(error).splitlines()[0]}); retrain without --resume") from None
+            return progress
+        except (KeyError, TypeError, ValueError, RuntimeError, IndexError, OverflowError) as error:
+            raise CheckpointError(f"{where} cannot be resumed ({describe_load_error(error)}); retrain without "
+                                  "--resume") from None
+
+
+def _check_like(value: Any, template: Any, where: str) -> None:
+    """ValueError unless ``value`` has ``template``'s structure: keys, types, lengths; numbers not NaN.
+
+    Strings must equal the template's (a mode), numbers have the template's kind (an int stays an
+    int), infinity is allowed only where the template holds it (a scheduler's initial ``best``).
+    """
+    if isinstance(template, bool) or template is None:
+        if not (value is template or isinstance(value, bool) and isinstance(template, bool)):
+            raise ValueError(f"{where} is {value!r}, expected {'true or false' if template is not None else None}")
+    elif isinstance(template, (int, float)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+                (isinstance(template, int) and not isinstance(value, int)):
+            raise ValueError(f"{where} is {value!r}, expected {'an integer' if isinstance(template, int) else 'a number'}")
+        if math.isnan(value) or (math.isinf(value) and not math.isinf(template) and where.split(".")[-1] != "best"):
+            raise ValueError(f"{where} is {value!r}, expected a finite number")
+    elif isinstance(template, str):
+        if value != template:
+            raise ValueError(f"{where} is {value!r}, expected {template!r}")
+    elif isinstance(template, (list, tuple)):
+        if not isinstance(value, (list, tuple)) or len(value) != len(template):
+            raise ValueError(f"{where} is {value!r}, expected {len(template)} values")
+        for index, (item, expected) in enumerate(zip(value, template)):
+            _check_like(item, expected, f"{where}[{index}]")
+    elif isinstance(template, dict):
+        if not isinstance(value, dict) or set(value) != set(template):
+            raise ValueError(f"{where} has keys {sorted(value) if isinstance(value, dict) else value!r}, "
+                             f"expected {sorted(template)}")
+        for key in template:
+            _check_like(value[key], template[key], f"{where}.{key}")
+
+
+def _check_optimizer(saved: dict, optimizer, model) -> None:
+    """ValueError unless ``saved`` is a state of ``optimizer`` (over ``model``'s parameters) this version writes."""
+    template = optimizer.state_dict()
+    if set(saved) != {"state", "param_groups"} or not isinstance(saved["param_groups"], list) \
+            or not isinstance(saved["state"], dict):
+        raise ValueError("the optimizer entry is not an optimizer state")
+    groups = [{key: value for key, value in group.items() if key != "params"} if isinstance(group, dict) else group
+              for group in saved["param_groups"]]
+    _check_like(groups, [{key: value for key, value in group.items() if key != "params"}
+                         for group in template["param_groups"]], "optimizer.param_groups")
+    for index, group in enumerate(groups):
+        for key, value in group.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0 or \
+                    key == "lr" and not value > 0:
+                raise ValueError(f"optimizer.param_groups[{index}].{key} is {value!r}, expected a number > 0"
+                                 if key == "lr" else f"optimizer.param_groups[{index}].{key} is {value!r}, "
+                                 "expected a number >= 0")
+    for index, group in enumerate(saved["param_groups"]):
+        if group.get("params") != template["param_groups"][index]["params"]:
+            raise ValueError(f"optimizer.param_groups[{index}].params do not list this model's parameters")
+    shapes = [tuple(parameter.shape) for parameter in model.parameters()]
+    for index, entries in saved["state"].items():
+        if not str(index).isdigit() or int(index) >= len(shapes) or not isinstance(entries, dict):
+            raise ValueError(f"optimizer.state has an entry {index!r} for no parameter of this model")
+        for name, value in entries.items():
+            where = f"optimizer.state[{index}].{name}"
+            if hasattr(value, "shape") or hasattr(getattr(value, "data", None), "shape"):
+                if tuple(getattr(value, "shape", ())) != shapes[int(index)]:
+                    raise ValueError(f"{where} has shape {tuple(value.shape)}, the parameter "
+                                     f"{shapes[int(index)]}")
+                try:
+                    _check_array(value, where)
+                except CheckpointError as error:
+                    raise ValueError(str(error)) from None
+            else:
+                _check_like(value, 0, where)
+                if value < 0:
+                    raise ValueError(f"{where} is {value!r}, expected a count >= 0")

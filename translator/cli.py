@@ -8,15 +8,22 @@
 
 Every mistake a user can make (a missing model, a corrupt checkpoint, bad data, an impossible
 option combination, input that is not UTF-8) ends with ONE line on stderr and exit status 2;
-an interrupted command exits with 130. Programming errors are not caught: they show a traceback.
+an interrupted command exits with 130 (143 for a training stopped by SIGTERM, which, like
+Ctrl-C, finishes the step and saves). Programming errors are not caught: they show a traceback.
 Results go to stdout, progress and logs to stderr, so ``translate run < in.txt > out.txt`` keeps
-exactly one output line per input line.
+exactly one output line per input line. A reader that closes the pipe early (``| head -1``) ends
+the command quietly, by SIGPIPE, as it ends ``cat``.
+
+The device: ``--device`` if given, else ``$TINYGRAD_RNN_DEVICE``, else cpu; the choice is made the
+engine's default device, so nothing falls back to the environment afterwards.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import os
+import signal
 import sys
 from pathlib import Path
 from typing import Callable
@@ -29,7 +36,13 @@ from translator.config import DEFAULT_BEAM, FIELDS, build_config, read_config_fi
 from translator.errors import PlotUnavailable, TranslatorError, UserError, decode_utf8, read_user_file
 from translator.options import flag_name, python_type
 
-INTERRUPTED_EXIT = 130
+INTERRUPTED_EXIT = 130  # 128 + SIGINT, as a shell reports a program Ctrl-C ended
+TERMINATED_EXIT = 143  # 128 + SIGTERM
+DEVICE_ENV = "TINYGRAD_RNN_DEVICE"
+MAX_BEAM = 1000  # wider beams cost memory for nothing (a translator uses 4-12)
+MAX_BATCH_SIZE = 1 << 16
+MAX_TOKENS_LIMIT = 1 << 20
+TRUNCATED_SHOWN = 10  # line numbers listed in the warning about truncated inputs
 
 def _one_line(message: str) -> str:
     return "; ".join(part.strip() for part in str(message).splitlines() if part.strip())
@@ -56,6 +69,8 @@ def user_errors(command: Callable) -> Callable:
             raise UserError(str(error)) from None
         except FloatingPointError as error:  # the training diverged: a hyperparameter problem
             raise UserError(str(error)) from None
+        except BrokenPipeError:  # the reader went away (| head): not a mistake
+            _end_by_sigpipe()
         except OSError as error:  # a path the user gave: unwritable output, full disk, ...
             where = f" {error.filename}" if error.filename else ""
             raise UserError(f"cannot access{where}: {error.strerror or error}") from None
@@ -80,6 +95,19 @@ class TranslateGroup(click.Group):
             click.echo("translate: interrupted", err=True)
             sys.exit(INTERRUPTED_EXIT)
         sys.exit(result if isinstance(result, int) else 0)
+
+
+def _end_by_sigpipe() -> None:
+    """End as ``cat`` does when its reader closes the pipe: killed by SIGPIPE, nothing printed.
+
+    Python ignores SIGPIPE and raises BrokenPipeError instead; restoring the default action and
+    sending the signal gives the exit status a shell expects (141) without a message, and without
+    the "Exception ignored" that flushing the dead stdout at exit would print.
+    """
+    if hasattr(signal, "SIGPIPE"):
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGPIPE)
+    os._exit(1)  # noqa: SLF001 - a platform without SIGPIPE: exit without flushing the dead pipe
 
 
 class SectionedCommand(click.Command):
@@ -117,16 +145,35 @@ def model_option(function: Callable) -> Callable:
 
 
 def device_option(function: Callable) -> Callable:
-    return click.option("--device", default="cpu", show_default=True, help="cpu or cuda")(function)
+    return click.option("--device", default=None,
+                        help=f"cpu or cuda [default: ${DEVICE_ENV}, else cpu]")(function)
 
 
-def _check_device(device: str) -> str:
+def _environment_device() -> str | None:
+    """``$TINYGRAD_RNN_DEVICE`` if set, checked (UserError naming the variable if unusable)."""
+    value = os.environ.get(DEVICE_ENV)
+    if not value:
+        return None
     from tinygrad_rnn import backend  # noqa: PLC0415
 
     try:
-        return backend.normalize_device(device)
+        backend.normalize_device(value)
+    except (ValueError, RuntimeError) as error:
+        raise UserError(f"{DEVICE_ENV}={value}: {error}; unset it or pass --device") from None
+    return value
+
+
+def _use_device(device: str | None) -> str:
+    """The device to run on (``--device``, else the environment, else cpu), made the engine's default."""
+    from tinygrad_rnn import backend  # noqa: PLC0415
+
+    if device is None:
+        device = _environment_device() or "cpu"
+    try:
+        backend.set_default_device(device)  # normalises and checks it; the environment is not read again
     except (ValueError, RuntimeError) as error:
         raise UserError(f"--device {device}: {error}") from None
+    return backend.get_default_device()
 
 
 # ---------------------------------------------------------------- train
@@ -178,22 +225,31 @@ def train(ctx: click.Context, model_dir: Path, config_file: Path | None, resume:
     given = {name: value for name, value in options.items()
              if ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, None) and value is not None}
     file_values = read_config_file(config_file) if config_file is not None else {}
+    if "device" not in given and "device" not in file_values and (environment := _environment_device()):
+        file_values = {**file_values, "device": environment}  # flags, then the file, then the environment
     config = build_config(file_values, given)
-    _check_device(config.device)
+    _use_device(config.device)
     from translator.training import StopReason, Trainer  # noqa: PLC0415 - keeps --help fast
 
     trainer = Trainer(config, model_dir, resume=resume, overwrite=overwrite,
                       explicit=set(given) | set(file_values), progress=progress)
+    _use_device(trainer.config.device)  # on --resume, the saved device unless one was given
+    last = model_dir / checkpoint.LAST_FILE
     try:
         result = trainer.run()
     except KeyboardInterrupt:
-        click.echo(f"translate: interrupted again: quit without saving ({model_dir}/{checkpoint.LAST_FILE} keeps "
-                   "the previous checkpoint)", err=True)
+        if not trainer.began:
+            kept = f"{last} is unchanged" if resume else "nothing was saved"
+            click.echo(f"translate: interrupted before training began: {kept}", err=True)
+        else:
+            kept = f"{last} keeps the last checkpoint" if last.exists() else "no checkpoint was saved"
+            click.echo(f"translate: interrupted again: quit without saving ({kept})", err=True)
         sys.exit(INTERRUPTED_EXIT)
     if result.stop_reason == StopReason.INTERRUPTED:
-        click.echo(f"translate: interrupted: saved {model_dir / checkpoint.LAST_FILE}; continue with "
+        terminated = trainer.stop_signal == signal.SIGTERM
+        click.echo(f"translate: {'terminated' if terminated else 'interrupted'}: saved {last}; continue with "
                    f"'translate train --model {model_dir} --resume'", err=True)
-        sys.exit(INTERRUPTED_EXIT)
+        sys.exit(TERMINATED_EXIT if terminated else INTERRUPTED_EXIT)
     lines = [f"training stopped: {str(result.stop_reason).replace('_', ' ')} after {result.epochs_completed} epoch(s) "
              f"in {result.seconds:.0f} s, {result.tokens_per_second:.0f} target tokens/s",
              (f"best dev BLEU {result.best_dev_bleu:.2f}" if result.best_dev_bleu >= 0 else "dev BLEU not measured")
@@ -214,10 +270,10 @@ def read_lines(name: str, data: bytes) -> list[str]:
     return [line.rstrip("\r") for line in lines]
 
 
-def _load_translator(model_dir: Path, device: str, weights: str | None = None, alpha: float | None = None):
+def _load_translator(model_dir: Path, device: str | None, weights: str | None = None, alpha: float | None = None):
     from translator.inference import Translator  # noqa: PLC0415
 
-    translator = Translator.load(model_dir, device=_check_device(device), weights=weights)
+    translator = Translator.load(model_dir, device=_use_device(device), weights=weights)
     if alpha is not None:
         translator.length_penalty = alpha
     return translator
@@ -240,29 +296,61 @@ def weights_option(function: Callable) -> Callable:
                              f"[default: {checkpoint.BEST_FILE}]")(function)
 
 
+def max_tokens_option(function: Callable) -> Callable:
+    from translator.inference import DEFAULT_MAX_TOKENS  # noqa: PLC0415
+
+    return click.option("--max-tokens", type=click.IntRange(1, MAX_TOKENS_LIMIT), default=DEFAULT_MAX_TOKENS,
+                        show_default=True,
+                        help="at most this many source tokens (padding included, times the beam width) "
+                             "translated together; bounds memory whatever the input")(function)
+
+
+def max_source_length_option(function: Callable) -> Callable:
+    from translator.inference import DEFAULT_MAX_SOURCE_LENGTH  # noqa: PLC0415
+
+    return click.option("--max-source-length", type=click.IntRange(1, MAX_TOKENS_LIMIT),
+                        default=DEFAULT_MAX_SOURCE_LENGTH, show_default=True,
+                        help="translate only the first N tokens of a longer input (a warning names the "
+                             "lines cut)")(function)
+
+
+def warn_truncated(results, max_source_length: int, what: str = "input line") -> None:
+    """One warning line on stderr naming the inputs that were longer than --max-source-length."""
+    lines = [number for number, translations in enumerate(results, start=1) if translations[0].truncated]
+    if lines:
+        shown = ", ".join(str(number) for number in lines[:TRUNCATED_SHOWN])
+        more = ", ..." if len(lines) > TRUNCATED_SHOWN else ""
+        click.echo(f"translate: warning: {len(lines)} {what}(s) longer than {max_source_length} tokens "
+                   f"({shown}{more}): translated only their first {max_source_length} tokens; "
+                   "raise --max-source-length to read more", err=True)
+
+
 @cli.command()
 @model_option
 @click.argument("texts", nargs=-1)
 @click.option("--input", "input_file", type=click.Path(dir_okay=False, path_type=Path),
               help="translate the lines of this file ('-': stdin); default: TEXTS, else stdin")
-@click.option("--beam", type=click.IntRange(min=1), default=None,
+@click.option("--beam", type=click.IntRange(1, MAX_BEAM), default=None,
               help=f"beam width (1: greedy search) [default: the one stored by 'translate tune', else "
                    f"{DEFAULT_BEAM}; at least --nbest]")
-@click.option("--nbest", type=click.IntRange(min=1), default=1, show_default=True,
-              help="print the N best translations per input as rank<TAB>score<TAB>translation")
+@click.option("--nbest", type=click.IntRange(1, MAX_BEAM), default=1, show_default=True,
+              help="print the N best translations of each input, N rows each: "
+                   "input number<TAB>rank<TAB>score<TAB>translation (numbers from 1)")
 @click.option("--replace-unk/--no-replace-unk", default=True,
               help="replace <unk> in the output by the most-attended source word [default: on]")
 @click.option("--show-attention", type=click.Path(dir_okay=False, path_type=Path),
               help="draw the attention matrix of the (single) input sentence to this PNG file")
-@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True,
+@click.option("--batch-size", type=click.IntRange(1, MAX_BATCH_SIZE), default=64, show_default=True,
               help="sentences translated together")
 @alpha_option
 @weights_option
+@max_tokens_option
+@max_source_length_option
 @device_option
 @user_errors
 def run(model_dir: Path, texts: tuple[str, ...], input_file: Path | None, beam: int | None, nbest: int,
         replace_unk: bool, show_attention: Path | None, batch_size: int, alpha: float | None, weights: str | None,
-        device: str) -> None:
+        max_tokens: int, max_source_length: int, device: str | None) -> None:
     """Translate TEXTS, or the lines of --input FILE / stdin (one output line per input line)."""
     if texts and input_file is not None:
         raise UserError("give sentences as arguments or with --input, not both")
@@ -286,14 +374,16 @@ def run(model_dir: Path, texts: tuple[str, ...], input_file: Path | None, beam: 
 
     translator = _load_translator(model_dir, device, weights, alpha)
     results = translator.translate(sentences, beam=beam, nbest=nbest, replace_unk=replace_unk,
-                                   batch_size=batch_size, return_details=True)
+                                   batch_size=batch_size, return_details=True, max_tokens=max_tokens,
+                                   max_source_length=max_source_length)
+    warn_truncated(results, max_source_length)
     out = sys.stdout
-    for hypotheses in results:
+    for number, hypotheses in enumerate(results, start=1):
         if nbest == 1:
             out.write(hypotheses[0].text + "\n")
         else:
             for rank, hypothesis in enumerate(hypotheses, start=1):
-                out.write(f"{rank}\t{hypothesis.score:.4f}\t{hypothesis.text}\n")
+                out.write(f"{number}\t{rank}\t{hypothesis.score:.4f}\t{hypothesis.text}\n")
     out.flush()
     if show_attention is not None:
         _draw_attention(show_attention, results[0][0])
@@ -323,25 +413,29 @@ def _draw_attention(path: Path, translation) -> None:
 @model_option
 @click.option("--data", "data_file", type=click.Path(dir_okay=False, path_type=Path),
               help="TSV/zip of pairs in the training data's layout [default: the model's test split]")
-@click.option("--beam", type=click.IntRange(min=1), default=None,
+@click.option("--data-member", metavar="NAME", help="the member of a --data zip to read "
+              "[default: its only .txt besides _about.txt]")
+@click.option("--beam", type=click.IntRange(1, MAX_BEAM), default=None,
               help=f"beam width (1: greedy search) [default: the one stored by 'translate tune', else {DEFAULT_BEAM}]")
 @click.option("--replace-unk/--no-replace-unk", default=True, help="replace <unk> by source words [default: on]")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
               help="write the translations to this file, one per line")
 @click.option("--json", "as_json", is_flag=True, help="print the results as one JSON object")
 @click.option("--strict", is_flag=True, help="stop at the first malformed line of --data")
-@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True,
+@click.option("--batch-size", type=click.IntRange(1, MAX_BATCH_SIZE), default=64, show_default=True,
               help="sentences translated together")
 @click.option("--noise", "noise_spec", default="clean", show_default=True, metavar="SPEC",
               help="score on casually typed sources: clean, casual (= lower,nopunct), all, or kinds "
                    "joined by commas from lower, nopunct, noaccents (references stay as written)")
 @alpha_option
 @weights_option
+@max_tokens_option
+@max_source_length_option
 @device_option
 @user_errors
-def evaluate(model_dir: Path, data_file: Path | None, beam: int | None, replace_unk: bool, output: Path | None,
-             as_json: bool, strict: bool, batch_size: int, noise_spec: str, alpha: float | None,
-             weights: str | None, device: str) -> None:
+def evaluate(model_dir: Path, data_file: Path | None, data_member: str | None, beam: int | None, replace_unk: bool,
+             output: Path | None, as_json: bool, strict: bool, batch_size: int, noise_spec: str, alpha: float | None,
+             weights: str | None, max_tokens: int, max_source_length: int, device: str | None) -> None:
     """Score the model with sacreBLEU (BLEU, chrF) and measure its decoding speed."""
     from translator.evaluate import evaluate_pairs, load_evaluation_pairs, write_output  # noqa: PLC0415
 
@@ -352,14 +446,23 @@ def evaluate(model_dir: Path, data_file: Path | None, beam: int | None, replace_
     saved = checkpoint.read_config(model_dir)
     if beam is None:
         beam = checkpoint.decoding_settings(saved).get("beam", DEFAULT_BEAM)
+    if data_member is not None and data_file is None:
+        raise UserError("--data-member names a member of the --data zip: give --data too")
     pairs, description = load_evaluation_pairs(model_dir, data_file, saved.get("train", {}), strict=strict,
-                                               log=lambda message: click.echo(message, err=True))
+                                               log=lambda message: click.echo(message, err=True), member=data_member)
     if not pairs:
         raise UserError(f"{description} holds no sentence pairs to evaluate")
     pairs = [(noise.apply(source, noise_kinds), target) for source, target in pairs]
     translator = _load_translator(model_dir, device, weights, alpha)
-    result = evaluate_pairs(lambda sentences: translator.translate(sentences, beam=beam, replace_unk=replace_unk,
-                                                                   batch_size=batch_size), pairs)
+
+    def translate(sentences):
+        results = translator.translate(sentences, beam=beam, replace_unk=replace_unk, batch_size=batch_size,
+                                       return_details=True, max_tokens=max_tokens,
+                                       max_source_length=max_source_length)
+        warn_truncated(results, max_source_length, what="source sentence")
+        return [translations[0].text for translations in results]
+
+    result = evaluate_pairs(translate, pairs)
     if output is not None:
         write_output(output, result.hypotheses)
     if as_json:
@@ -415,7 +518,7 @@ def _numbers(kind: Callable[[str], float | int], name: str) -> Callable:
 @device_option
 @user_errors
 def tune(model_dir: Path, beams: tuple[int, ...] | None, alphas: tuple[float, ...] | None,
-         max_sentences: int | None, batch_size: int, weights: str | None, device: str) -> None:
+         max_sentences: int | None, batch_size: int, weights: str | None, device: str | None) -> None:
     """Choose the beam width and length penalty by dev BLEU and store them with the model."""
     from translator.tuning import DEFAULT_ALPHAS, DEFAULT_BEAMS  # noqa: PLC0415
     from translator.tuning import tune as tune_decoding  # noqa: PLC0415

@@ -71,6 +71,8 @@ class DataOptions:
                           "for the built-in Spanish<->English numbers corpus", "data", metavar="NAME")
     data: str | None = option(None, "train on this TSV/zip of 'english<TAB>other' pairs instead of a "
                               "catalogue dataset", "data", metavar="PATH")
+    data_member: str | None = option(None, "the member of a --data zip to read (default: its only .txt besides "
+                                     "_about.txt)", "data", metavar="NAME")
     data_dir: str | None = option(None, "where datasets are cached/downloaded (default: $TRANSLATE_DATA_DIR, "
                                   "else datasets/)", "data", metavar="DIR")
     reverse: bool = option(False, "translate English -> other (the file's first column becomes the source)", "data")
@@ -103,6 +105,8 @@ class TrainingOptions:
 
     epochs: int = option(4, "training epochs (fixed, so the default run is reproducible)", "training")
     batch_size: int = option(64, "sentence pairs per batch", "training")
+    max_tokens: int = option(4096, "at most this many tokens a side per batch, padding included: batches of long "
+                             "pairs hold fewer pairs (bounds memory; must exceed --max-length)", "training")
     lr: float = option(3e-3, "Adam learning rate", "training")
     clip: float = option(5.0, "clip the global gradient norm to this (0: no clipping)", "training")
     label_smoothing: float = option(0.1, "label smoothing of the training loss", "training")
@@ -155,11 +159,17 @@ class TrainConfig(TrainingOptions, ModelConfig, DataOptions):
         if self.data is not None and self.dataset != FIELDS["dataset"].default:
             raise ConfigError(f"{spell('data')} and {spell('dataset')} both given ({self.data!r}, "
                               f"{self.dataset!r}): choose one")
+        if self.data_member is not None and self.data is None:
+            raise ConfigError(f"{spell('data_member')} names a member of the {spell('data')} zip: give "
+                              f"{spell('data')} too")
 
         super().validate(spell)  # the model group
 
         require(self.epochs >= 1, "epochs", self.epochs, ">= 1", spell)
         require(self.batch_size >= 1, "batch_size", self.batch_size, ">= 1", spell)
+        require(self.max_tokens > self.max_length, "max_tokens", self.max_tokens,
+                f"> {spell('max_length')} ({self.max_length}): a pair that long, with its end token, fills a batch",
+                spell)
         require(self.lr > 0.0, "lr", self.lr, "> 0", spell)
         require(self.clip >= 0.0, "clip", self.clip, ">= 0 (0 turns clipping off)", spell)
         require(0.0 <= self.label_smoothing < 1.0, "label_smoothing", self.label_smoothing, "in [0, 1)", spell)

@@ -12,13 +12,16 @@ they keep their traceback.
 - :class:`PlotUnavailable`: a plot was asked for and matplotlib is not installed.
 - :class:`UserError`: how the CLI prints any of them (a ``click.ClickException``, exit status 2).
 
-:func:`read_user_file` and :func:`decode_utf8` are the only places that turn ``OSError`` and
+:func:`read_user_file` (:func:`open_user_file` to stream, :func:`user_file_errors` around the
+reads) and :func:`decode_utf8` are the only places that turn ``OSError`` and
 ``UnicodeDecodeError`` on a user's file into one of these errors.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
+from typing import BinaryIO, Iterator
 
 import click
 
@@ -63,9 +66,23 @@ def read_user_file(path: str | os.PathLike, what: str = "file", error: type[Exce
     Raises:
         error: missing file, a directory, no permission, an I/O error.
     """
-    path = Path(path)
+    with user_file_errors(path, what, error, missing):
+        return Path(path).read_bytes()
+
+
+def open_user_file(path: str | os.PathLike, what: str = "file", error: type[Exception] = DataError,
+                   missing: str | None = None) -> BinaryIO:
+    """A file the user named, open for reading bytes (to stream it); errors as :func:`read_user_file`."""
+    with user_file_errors(path, what, error, missing):
+        return open(path, "rb")  # noqa: SIM115 - the caller closes it
+
+
+@contextlib.contextmanager
+def user_file_errors(path: str | os.PathLike, what: str = "file", error: type[Exception] = DataError,
+                     missing: str | None = None) -> Iterator[None]:
+    """Turn an OSError raised inside the block into ``error`` naming ``path`` (see :func:`read_user_file`)."""
     try:
-        return path.read_bytes()
+        yield
     except FileNotFoundError:
         raise error(missing or f"{what} {path} does not exist") from None
     except IsADirectoryError:
@@ -74,11 +91,14 @@ def read_user_file(path: str | os.PathLike, what: str = "file", error: type[Exce
         raise error(f"cannot read {what} {path}: {problem.strerror or problem}") from None
 
 
-def decode_utf8(data: bytes, name: str, error: type[Exception] = DataError) -> str:
-    """``data`` as text (a leading byte-order mark dropped); ``error`` naming ``name`` and the byte offset if not UTF-8."""
+def decode_utf8(data: bytes, name: str, error: type[Exception] = DataError, offset: int = 0) -> str:
+    """``data`` as text (a leading byte-order mark dropped); ``error`` naming ``name`` and the byte offset if not UTF-8.
+
+    ``offset``: where ``data`` starts in the file, for a file decoded piece by piece.
+    """
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as problem:
-        raise error(f"{name} is not valid UTF-8: byte 0x{data[problem.start]:02x} at byte offset {problem.start}; "
-                    "convert it to UTF-8") from None
+        raise error(f"{name} is not valid UTF-8: byte 0x{data[problem.start]:02x} at byte offset "
+                    f"{offset + problem.start}; convert it to UTF-8") from None
     return text.removeprefix("\ufeff")

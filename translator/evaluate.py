@@ -20,7 +20,9 @@ from sacrebleu.metrics import BLEU, CHRF
 
 from translator import checkpoint
 from tinygrad_rnn.serialization import atomic_open
+from translator.config import TrainConfig
 from translator.corpus import read_pairs
+from translator.errors import CheckpointError, ConfigError
 
 Pair = tuple[str, str]
 
@@ -101,19 +103,26 @@ def evaluate_pairs(translate: Callable[[list[str]], list[str]], pairs: Sequence[
 
 def load_evaluation_pairs(model_dir: str | os.PathLike, data: str | os.PathLike | None,
                           saved_train_options: dict, strict: bool = False,
-                          log: Callable[[str], None] = lambda message: None) -> tuple[list[Pair], str]:
+                          log: Callable[[str], None] = lambda message: None,
+                          member: str | None = None) -> tuple[list[Pair], str]:
     """The pairs to evaluate on: the model's own ``test.tsv``, or ``data`` read in the model's direction.
 
-    ``data`` is a TSV/zip in the training data's layout; the columns and ``reverse`` saved with the
-    model apply, so ``--data`` gives source -> target pairs in the direction the model translates.
-    Returns ``(pairs, description)``.
+    ``data`` is a TSV/zip in the training data's layout (``member``: which file of a zip); the
+    columns and ``reverse`` saved with the model apply, so ``--data`` gives source -> target pairs
+    in the direction the model translates. Returns ``(pairs, description)``.
+    Raises:
+        CheckpointError: the saved training options are not a valid configuration.
     """
     if data is None:
         path = Path(model_dir) / checkpoint.TEST_FILE
         return checkpoint.read_pairs_file(path), str(path)
-    result = read_pairs(data, source_column=saved_train_options.get("source_column", 1),
-                        target_column=saved_train_options.get("target_column", 0),
-                        reverse=saved_train_options.get("reverse", False), strict=strict)
+    try:
+        saved = TrainConfig.from_dict(saved_train_options if isinstance(saved_train_options, dict) else None)
+    except (ConfigError, TypeError) as error:
+        raise CheckpointError(f"{Path(model_dir) / checkpoint.CONFIG_FILE} holds an unusable training "
+                              f"configuration ({error}); retrain the model") from None
+    result = read_pairs(data, source_column=saved.source_column, target_column=saved.target_column,
+                        reverse=saved.reverse, strict=strict, member=member)
     log(result.summary())
     return result.pairs, result.source
 

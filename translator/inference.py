@@ -10,26 +10,38 @@ search -> target tokens, with a word tokenizer each ``<unk>`` replaced by the so
 names like "Tom" that the target vocabulary lacks pass through) -> detokenize. Sentences are
 sorted by length and translated in batches, so padding stays small; results come back in input
 order. An empty (or blank) input line gives an empty output without running the model.
+
+Memory is bounded whatever the input: a batch holds at most ``batch_size`` sentences and at most
+``max_tokens`` source tokens counting padding, times the beam width
+(:func:`translator.batching.cut_by_tokens`), and a
+sentence longer than ``max_source_length`` tokens (or ``max_source_length * 64`` characters) is
+truncated to its start, marked ``Translation.truncated`` (``translate run`` warns on stderr). Every
+input still gets its output.
 """
 from __future__ import annotations
 
 import dataclasses
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
 from tinygrad_rnn import backend, no_grad
 
-from translator import checkpoint
+from translator import checkpoint, footprint
+from translator.batching import cut_by_tokens, pad_sequences
 from translator.errors import CheckpointError
 from translator.model import ModelConfig, Seq2Seq
 from translator.search import (DEFAULT_LENGTH_PENALTY, DEFAULT_MAX_LENGTH_OFFSET, DEFAULT_MAX_LENGTH_RATIO,
                                Hypothesis, beam_search, greedy_search)
 from translator.subword import Tokenizers
-from translator.batching import pad_sequences
+from translator.tokenize import tokenize
 from translator.vocabulary import UNK_TOKEN, Vocabulary, encoder_tokens, source_words
+
+DEFAULT_MAX_SOURCE_LENGTH = 256  # tokens of one input that are translated; the rest is cut (and reported)
+DEFAULT_MAX_TOKENS = 8192  # source tokens, padding included, decoded together: 64 sentences of up to 128 tokens
+_CHARACTERS_PER_TOKEN = 64  # a line is cut to max_source_length * this many characters before tokenizing
 
 
 @dataclasses.dataclass
@@ -44,6 +56,7 @@ class Translation:
         log_prob: the model's log-probability of the output (EOS included when finished).
         attention: (len(target_tokens), len(source_tokens)) float32 weights, or None
             (a model without attention, or an empty input).
+        truncated: the input was longer than ``max_source_length`` tokens: only its start was read.
     """
 
     text: str
@@ -52,6 +65,23 @@ class Translation:
     score: float
     log_prob: float
     attention: np.ndarray | None
+    truncated: bool = False
+
+
+def truncated_tokens(sentence: str, max_source_length: int | None = None,
+                     tokenize: Callable[[str], list[str]] = tokenize) -> tuple[list[str], bool]:
+    """The tokens of ``sentence`` that are translated, and whether it was truncated to get them.
+
+    At most ``max_source_length`` tokens (default :data:`DEFAULT_MAX_SOURCE_LENGTH`) of
+    ``tokenize`` (default: words); a line longer than ``max_source_length * 64`` characters is cut
+    to that many before tokenizing, so a huge line costs no more than a long sentence.
+    """
+    if max_source_length is None:
+        max_source_length = DEFAULT_MAX_SOURCE_LENGTH
+    limit = max_source_length * _CHARACTERS_PER_TOKEN
+    cut = len(sentence) > limit
+    tokens = tokenize(sentence[:limit] if cut else sentence)
+    return tokens[:max_source_length], cut or len(tokens) > max_source_length
 
 
 def replace_unknowns(target_tokens: Sequence[str], attention: np.ndarray | None,
@@ -119,10 +149,9 @@ class Translator:
                                   "retrain it with this version") from None
         source_vocab, target_vocab = checkpoint.load_vocabularies(model_dir)
         tokenizers = checkpoint.load_tokenizers(model_dir, document)
-        expected = (document["source_vocab_size"], document["target_vocab_size"])
-        if (len(source_vocab), len(target_vocab)) != tuple(expected):
-            raise CheckpointError(f"the vocabularies in {model_dir} have {len(source_vocab)}/{len(target_vocab)} "
-                                  f"entries but the model was trained with {expected[0]}/{expected[1]}")
+        checkpoint.check_vocabularies(model_dir, document, source_vocab, target_vocab)
+        footprint.check_fits(config, len(source_vocab), len(target_vocab), training=False,
+                             what=f"the model in {model_dir}")
         if weights is None:
             weights = checkpoint.BEST_FILE
             if not (model_dir / weights).exists() and (model_dir / checkpoint.LAST_FILE).exists():
@@ -132,9 +161,8 @@ class Translator:
         try:
             model.load_state_dict(state["model"])
         except (RuntimeError, TypeError, ValueError, AttributeError) as error:
-            first_line = str(error).splitlines()[0]
-            raise CheckpointError(f"{model_dir / weights} does not fit the model in "
-                                  f"{checkpoint.CONFIG_FILE} ({first_line}); retrain the model") from None
+            raise CheckpointError(f"{model_dir / weights} does not fit the model in {checkpoint.CONFIG_FILE} "
+                                  f"({checkpoint.describe_load_error(error)}); retrain the model") from None
         model.eval()
         tuned = checkpoint.decoding_settings(document)  # the length penalty chosen by `translate tune`
         return cls(model, source_vocab, target_vocab, device=device, tokenizers=tokenizers,
@@ -142,7 +170,8 @@ class Translator:
 
     # ------------------------------------------------------------ translating
     def translate(self, sentences: Sequence[str], beam: int = 1, nbest: int = 1, replace_unk: bool = True,
-                  batch_size: int = 64, return_details: bool = False, max_length: int | None = None):
+                  batch_size: int = 64, return_details: bool = False, max_length: int | None = None,
+                  max_tokens: int = DEFAULT_MAX_TOKENS, max_source_length: int | None = None):
         """Translate raw sentences.
 
         Args:
@@ -151,34 +180,49 @@ class Translator:
             nbest: translations per sentence (1 <= nbest <= beam).
             replace_unk: replace ``<unk>`` by the most-attended source word (word tokenizer only; a
                 SentencePiece model's detokenisation drops ``<unk>``).
-            batch_size: sentences decoded together.
+            batch_size: at most this many sentences decoded together.
             return_details: return :class:`Translation` lists instead of strings.
             max_length: absolute cap on output tokens (besides the limit relative to the source).
+            max_tokens: at most this many source tokens (padding and EOS included) times ``beam``
+                decoded together (a beam decodes ``beam`` rows per sentence); a longer sentence is
+                decoded alone.
+            max_source_length: translate only the first this many tokens of a sentence (default
+                :data:`DEFAULT_MAX_SOURCE_LENGTH`; ``Translation.truncated`` tells which were cut; see
+                :func:`truncated_tokens`).
         Returns:
             ``return_details=False``: N strings (the best translation of each sentence);
-            ``True``: N lists of ``nbest`` Translations, best first.
+            ``True``: N lists of ``nbest`` Translations, best first (an empty input: ``nbest``
+            empty Translations; a search can find fewer than ``nbest`` only when the target
+            vocabulary is smaller than the beam).
         """
         if isinstance(sentences, str):
             raise TypeError("translate() takes a list of sentences; wrap a single sentence in a list")
         if beam < 1 or not 1 <= nbest <= beam:
             raise ValueError(f"need beam >= 1 and 1 <= nbest <= beam, got beam={beam}, nbest={nbest}")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        tokenized = [self.tokenizers.source.tokenize(sentence) for sentence in sentences]
+        if max_source_length is None:
+            max_source_length = DEFAULT_MAX_SOURCE_LENGTH
+        for name, value in (("batch_size", batch_size), ("max_tokens", max_tokens),
+                            ("max_source_length", max_source_length)):
+            if value < 1:
+                raise ValueError(f"{name} must be >= 1, got {value}")
+        prepared = [truncated_tokens(sentence, max_source_length, self.tokenizers.source.tokenize)
+                    for sentence in sentences]
+        tokenized = [tokens for tokens, _ in prepared]
         results: list[list[Translation] | None] = [None] * len(sentences)
         for index, tokens in enumerate(tokenized):
             if not tokens:
-                results[index] = [Translation("", [], [], 0.0, 0.0, None)]
+                results[index] = [Translation("", [], [], 0.0, 0.0, None, prepared[index][1]) for _ in range(nbest)]
         # Longest first, so the first batch shows memory problems early; similar lengths share a batch.
         order = sorted((i for i, tokens in enumerate(tokenized) if tokens), key=lambda i: -len(tokenized[i]))
+        widths = [len(tokenized[i]) + 1 for i in order]  # + EOS
         was_training = self.model.training
         self.model.eval()
         try:
-            for start in range(0, len(order), batch_size):
-                chunk = order[start:start + batch_size]
+            for piece in cut_by_tokens(widths, batch_size, max(max_tokens // beam, 1)):
+                chunk = order[piece]
                 for index, hypotheses in zip(chunk, self._search([tokenized[i] for i in chunk], beam, nbest,
                                                                  max_length)):
-                    results[index] = [self._finish(hypothesis, tokenized[index], replace_unk)
+                    results[index] = [self._finish(hypothesis, tokenized[index], replace_unk, prepared[index][1])
                                       for hypothesis in hypotheses]
         finally:
             self.model.train(was_training)
@@ -196,13 +240,13 @@ class Translator:
             return [[hypothesis] for hypothesis in greedy_search(self.model, encoded, max_length, **options)]
         return beam_search(self.model, encoded, beam, max_length, nbest=nbest, **options)
 
-    def _finish(self, hypothesis: Hypothesis, words: list[str], replace_unk: bool) -> Translation:
+    def _finish(self, hypothesis: Hypothesis, words: list[str], replace_unk: bool, truncated: bool) -> Translation:
         source_tokens = encoder_tokens(words)
         target_tokens = [self.target_vocab.id_to_token(index) for index in hypothesis.tokens]
         if replace_unk and self.tokenizers.target.replaces_unknowns:
             target_tokens = replace_unknowns(target_tokens, hypothesis.attention, source_tokens)
-        return Translation(self.tokenizers.target.detokenize(target_tokens), target_tokens, source_tokens, hypothesis.score,
-                           hypothesis.log_prob, hypothesis.attention)
+        return Translation(self.tokenizers.target.detokenize(target_tokens), target_tokens, source_tokens,
+                           hypothesis.score, hypothesis.log_prob, hypothesis.attention, truncated)
 
     @property
     def device(self) -> str:

@@ -16,6 +16,11 @@ from translator.options import Spell, check_types, option, require
 
 CELLS = ("gru", "lstm", "rnn")  # the names; translator.encoder/decoder map them to the engine's layers
 ATTENTIONS = ("additive", "dot", "general", "none")
+# Upper bounds, so a typo or a crafted config.json is refused at once rather than built for minutes;
+# far beyond any translator (GNMT: 8 layers of 1024). Whether a model fits in memory is checked
+# separately, from these sizes and the vocabularies (translator.footprint).
+MAX_WIDTH = 1 << 16
+MAX_LAYERS = 64
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,8 +72,12 @@ class ModelConfig:
         the flag when :class:`translator.config.TrainConfig` checks its model group.
         """
         check_types(self, dataclasses.fields(ModelConfig), spell)
-        for name in ("embedding_size", "hidden_size", "encoder_layers", "decoder_layers"):
-            require(getattr(self, name) >= 1, name, getattr(self, name), "an integer >= 1", spell)
+        for name in ("embedding_size", "hidden_size"):
+            require(1 <= getattr(self, name) <= MAX_WIDTH, name, getattr(self, name), f"an integer in 1..{MAX_WIDTH}",
+                    spell)
+        for name in ("encoder_layers", "decoder_layers"):
+            require(1 <= getattr(self, name) <= MAX_LAYERS, name, getattr(self, name),
+                    f"an integer in 1..{MAX_LAYERS}", spell)
         require(0.0 <= self.dropout < 1.0, "dropout", self.dropout, "a number in [0, 1)", spell)
         if self.input_feeding and self.attention == "none":
             raise ConfigError(f"{spell('input_feeding')} needs attention: turn it off to use {spell('attention')} "

@@ -10,7 +10,10 @@ was trained on, and checks that with a fingerprint):
    SentencePiece models are trained on the training pairs, :mod:`translator.subword`), or reuse the
    saved ones when resuming;
 4. tokenise; drop *training* pairs longer than ``max_length`` tokens (words or subword pieces;
-   dev and test keep every length, so their scores describe the natural distribution of sentences);
+   dev and test keep every length, so their scores describe the natural distribution of sentences;
+   only a dev or test pair longer than ``DEFAULT_MAX_SOURCE_LENGTH`` (256) tokens is treated as
+   ``translate run`` treats such input: its source is truncated for dev/test BLEU, and a dev pair
+   that long is left out of the dev loss; the log counts them);
 5. build the vocabularies from the kept training pairs (words: ``min_freq``, ``max_vocab_size``;
    pieces: every piece seen), or reuse the saved ones when resuming;
 6. encode: source and target token ids, each followed by EOS (``Vocabulary.encode``).
@@ -18,24 +21,26 @@ was trained on, and checks that with a fingerprint):
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import hashlib
 from typing import Callable, Sequence
 
 import numpy as np
 
-from translator import catalogue, noise, numbers_corpus
+from translator import catalogue, inference, noise, numbers_corpus
 from translator.batching import filter_by_length
 from translator.config import TrainConfig
 from translator.corpus import read_pairs
 from translator.errors import DataError
 from translator.splits import split_pairs
 from translator.subword import Tokenizers
-from translator.vocabulary import Vocabulary
+from translator.vocabulary import SPECIAL_TOKENS, Vocabulary
 
 Pair = tuple[str, str]
 Example = tuple[list[int], list[int]]
 NUMBERS_CORPUS_SIZE = 20_000
+NUMBERS_CORPUS_MAX = 1_000_000  # every number below a million: what --max-pairs can ask of the numbers corpus
 
 
 @dataclasses.dataclass
@@ -45,7 +50,8 @@ class PreparedData:
     Attributes:
         train_pairs, dev_pairs, test_pairs: raw ``(source, target)`` text of each split.
         train_examples: encoded training pairs within ``max_length`` (source ids + EOS, target ids + EOS).
-        dev_examples: encoded dev pairs, every length (for the dev loss).
+        dev_examples: encoded dev pairs (for the dev loss), all but those with a side longer than
+            ``DEFAULT_MAX_SOURCE_LENGTH`` tokens.
         source_vocab, target_vocab: the vocabularies.
         tokenizers: the source and target tokenizers (words or SentencePiece).
         info: a JSON-able description (where from, fingerprint, counts) saved in config.json.
@@ -77,13 +83,13 @@ def read_config_pairs(config: TrainConfig, log: Callable[[str], None]) -> tuple[
         DataError: unknown dataset, failed download, unreadable or malformed (strict) data.
     """
     if config.data is None and config.dataset == "numbers":
-        count = config.max_pairs or NUMBERS_CORPUS_SIZE
+        count = min(config.max_pairs or NUMBERS_CORPUS_SIZE, NUMBERS_CORPUS_MAX)
         pairs = numbers_corpus.generate_pairs(count, seed=0)
         if config.reverse:
             pairs = [(target, source) for source, target in pairs]
         return pairs, f"built-in numbers corpus ({count} pairs)", []
     if config.data is not None:
-        path, member = config.data, None
+        path, member = config.data, config.data_member
     else:
         info = catalogue.get_dataset(config.dataset)
         path, member = catalogue.fetch(config.dataset, config.data_dir), info.member
@@ -93,6 +99,12 @@ def read_config_pairs(config: TrainConfig, log: Callable[[str], None]) -> tuple[
     if not result.pairs:
         raise DataError(f"{result.source} holds no usable sentence pairs")
     return result.pairs, result.source, result.skipped_line_numbers
+
+
+def _within(pair: Pair, max_tokens: int, tokenizers: Tokenizers) -> bool:
+    """Neither side of ``pair`` would be truncated by ``translate run --max-source-length max_tokens``."""
+    return not any(inference.truncated_tokens(text, max_tokens, tokenizer.tokenize)[1]
+                   for text, tokenizer in zip(pair, (tokenizers.source, tokenizers.target)))
 
 
 def encode_pairs(pairs: Sequence[Pair], source_vocab: Vocabulary, target_vocab: Vocabulary,
@@ -138,10 +150,20 @@ def prepare(config: TrainConfig, log: Callable[[str], None],
         min_freq, max_size = (config.min_freq, config.max_vocab_size) if tokenizers.kind == "word" else (1, None)
         source_vocab = Vocabulary.build(source_tokens, min_freq, max_size)
         target_vocab = Vocabulary.build((tokenized_train[i][1] for i in kept), min_freq, max_size)
+        for side, vocabulary, column in (("source", source_vocab, 0), ("target", target_vocab, 1)):
+            if len(vocabulary) <= len(SPECIAL_TOKENS):
+                counts = collections.Counter(token for i in kept for token in tokenized_train[i][column])
+                most = max(counts.values(), default=0)
+                raise DataError(f"--min-freq {config.min_freq} leaves the {side} vocabulary without a single word: "
+                                f"the most frequent {side} token appears {most} time(s) in the {len(kept)} training "
+                                f"pairs; lower --min-freq (or use more data)")
     else:
         source_vocab, target_vocab = vocabularies
     train_examples = [(source_vocab.encode(tokenized_train[i][0]), target_vocab.encode(tokenized_train[i][1]))
                       for i in kept]
+    limit = inference.DEFAULT_MAX_SOURCE_LENGTH
+    dev_kept = [pair for pair in dev_pairs if _within(pair, limit, tokenizers)]
+    test_over = sum(not _within(pair, limit, tokenizers) for pair in test_pairs)
     info = {
         "description": description,
         "fingerprint": fingerprint(pairs),
@@ -150,7 +172,9 @@ def prepare(config: TrainConfig, log: Callable[[str], None],
         "train_pairs": len(train_pairs),
         "train_pairs_within_max_length": len(kept),
         "dev_pairs": len(dev_pairs),
+        "dev_pairs_over_max_source_length": len(dev_pairs) - len(dev_kept),
         "test_pairs": len(test_pairs),
+        "test_pairs_over_max_source_length": test_over,
         "source_vocab_size": len(source_vocab),
         "target_vocab_size": len(target_vocab),
         "tokenizer": tokenizers.kind,
@@ -158,9 +182,12 @@ def prepare(config: TrainConfig, log: Callable[[str], None],
     log(f"split {len(pairs)} pairs: train {len(train_pairs)} ({len(kept)} within {config.max_length} tokens), "
         f"dev {len(dev_pairs)}, test {len(test_pairs)}; vocabularies: source {len(source_vocab)}, "
         f"target {len(target_vocab)}")
+    if len(dev_kept) < len(dev_pairs) or test_over:
+        log(f"over {limit} tokens: {len(dev_pairs) - len(dev_kept)} dev pair(s), left out of the "
+            f"dev loss, and {test_over} test pair(s); their sources are truncated for dev and test BLEU")
     return PreparedData(
         train_pairs=[train_pairs[i] for i in kept], dev_pairs=dev_pairs, test_pairs=test_pairs,
-        train_examples=train_examples, dev_examples=encode_pairs(dev_pairs, source_vocab, target_vocab, tokenizers),
+        train_examples=train_examples, dev_examples=encode_pairs(dev_kept, source_vocab, target_vocab, tokenizers),
         source_vocab=source_vocab, target_vocab=target_vocab, info=info, tokenizers=tokenizers,
     )
 

@@ -30,17 +30,17 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 from tqdm import tqdm
 
 import tinygrad_rnn as tg
 from tinygrad_rnn import nn, optim
-from translator import checkpoint
+from translator import checkpoint, footprint
 from translator.batching import Batch, BatchIterator
 from translator.config import DEFAULT_BEAM, RESUME_OVERRIDABLE, TrainConfig
-from translator.errors import ConfigError
+from translator.errors import CheckpointError, ConfigError
 from translator.evaluate import EvaluationResult, evaluate_pairs
 from translator.inference import Translator
 from translator.model import Seq2Seq
@@ -48,6 +48,7 @@ from translator.preparation import PreparedData, noised_examples, prepare
 
 EVAL_BATCH_SIZE = 256
 LOSS_READ_EVERY = 20  # training steps between two reads of the summed training loss from the device
+EVAL_MAX_TOKENS = 4096  # dev-loss batches: at most this many padded tokens a side (logits are tokens x vocabulary)
 CHECKPOINT_SECONDS = 300.0  # also save last.npz this often within an epoch, so a crash loses little
 
 
@@ -100,6 +101,31 @@ class Progress:
     def __post_init__(self) -> None:
         if self.stop_reason is not None:  # read back from last.npz as its string value
             self.stop_reason = StopReason(self.stop_reason)
+
+    @classmethod
+    def from_saved(cls, values: Any) -> "Progress":
+        """The Progress saved in ``last.npz``, each value checked; ValueError naming the first bad one.
+
+        Counts are integers >= 0, sums and seconds finite numbers >= 0, BLEU scores in [-1, 100]
+        (-1: none yet), the stop reason one of :class:`StopReason` or none.
+        """
+        fields = dataclasses.fields(cls)
+        if not isinstance(values, dict) or set(values) != {field.name for field in fields}:
+            raise ValueError(f"progress has keys {sorted(values) if isinstance(values, dict) else values!r}, "
+                             f"expected {sorted(field.name for field in fields)}")
+        for field in fields:
+            value, where = values[field.name], f"progress.{field.name}"
+            if field.name == "stop_reason":
+                if value is not None and value not in {reason.value for reason in StopReason}:
+                    raise ValueError(f"{where} is {value!r}, expected one of {', '.join(r.value for r in StopReason)}")
+            elif isinstance(value, bool) or not isinstance(value, type(field.default)) and \
+                    not (isinstance(field.default, float) and isinstance(value, int)):
+                kind = "an integer" if isinstance(field.default, int) else "a number"
+                raise ValueError(f"{where} is {value!r}, expected {kind}")
+            elif not math.isfinite(value) or not (-1 <= value <= 100 if "bleu" in field.name else value >= 0):
+                kind = "a BLEU score (-1 for none)" if "bleu" in field.name else "a finite number >= 0"
+                raise ValueError(f"{where} is {value!r}, expected {kind}")
+        return cls(**values)
 
 
 class LossSum:
@@ -167,6 +193,8 @@ class Trainer:
         self.after_step = after_step
         self.evaluate_test = evaluate_test
         self.stop_requested = False
+        self.stop_signal: int | None = None  # signal.SIGINT or SIGTERM, once one asked training to stop
+        self.began = False  # training proper started (data prepared, directory written)
         self._in_step = False
         self._last_saved = time.perf_counter()
         if resume:
@@ -192,13 +220,17 @@ class Trainer:
         """Data, model, optimiser and scheduler, fresh or restored from ``last.npz``."""
         config = self.config
         self.device = tg.backend.normalize_device(config.device)
+        if self.resume:
+            self.directory.remove_temporaries()  # of writes a kill interrupted
         vocabularies = self.directory.vocabularies() if self.resume else None
         tokenizers = self.directory.tokenizers() if self.resume else None
         state = self.directory.load_last() if self.resume else None
+        self.model_config = config.model_config()
+        footprint.check_fits(self.model_config, 5, 5, training=True)  # absurd sizes: before reading any data
         self.data: PreparedData = prepare(config, self.log, vocabularies, tokenizers)
         if self.resume:
             self.directory.check_data(self.data.info["fingerprint"])
-        self.model_config = config.model_config()
+        footprint.check_fits(self.model_config, len(self.data.source_vocab), len(self.data.target_vocab), training=True)
 
         tg.manual_seed(config.seed)
         self.model = Seq2Seq(self.model_config, len(self.data.source_vocab), len(self.data.target_vocab))
@@ -207,13 +239,20 @@ class Trainer:
         mode = "min" if config.plateau_metric == "loss" else "max"
         self.scheduler = optim.lr_scheduler.ReduceLROnPlateau(self.optimizer, mode=mode, factor=config.lr_decay,
                                                               patience=config.lr_patience)
-        self.batches = BatchIterator(self.data.train_examples, config.batch_size, seed=config.seed)
+        self.batches = BatchIterator(self.data.train_examples, config.batch_size, seed=config.seed,
+                                     max_tokens=config.max_tokens)
         self.progress = Progress()
         if state is not None:
-            self.progress = self.directory.restore(state, self.model, self.optimizer, self.scheduler, Progress)
+            self.progress = self.directory.restore(state, self.model, self.optimizer, self.scheduler,
+                                                   Progress.from_saved)
+            batches = len(self.batches.plan(self.progress.epoch))
+            if self.progress.batch > batches:
+                raise CheckpointError(f"checkpoint {self.model_dir / checkpoint.LAST_FILE} says batch "
+                                      f"{self.progress.batch} of epoch {self.progress.epoch + 1}, which has only "
+                                      f"{batches} batches; it does not belong to this run: retrain without --resume")
         else:
-            self.directory.create(self.data, self.model_config, config)
-            self._save_last()  # from the first batch on, --resume has something to continue
+            # last.npz is written before config.json: from the first batch on, --resume has something to continue
+            self.directory.create(self.data, self.model_config, config, first_checkpoint=self._save_last)
 
     # ---------------------------------------------------------------- checkpoints
     def _save_last(self) -> None:
@@ -250,7 +289,8 @@ class Trainer:
         self.model.eval()
         total, tokens = LossSum(), 0
         with tg.no_grad():
-            for batch in BatchIterator(self.data.dev_examples, EVAL_BATCH_SIZE, shuffle=False).epoch():
+            for batch in BatchIterator(self.data.dev_examples, EVAL_BATCH_SIZE, shuffle=False,
+                                       max_tokens=EVAL_MAX_TOKENS).epoch():
                 total.add(self._loss(batch, 0.0), batch.num_target_tokens)
                 tokens += batch.num_target_tokens
         self.model.train()
@@ -403,7 +443,8 @@ class Trainer:
         """Train until the epochs are done, early stopping, ``--max-time`` or Ctrl-C.
 
         Raises:
-            KeyboardInterrupt: a second Ctrl-C, or one that arrived in the middle of an optimiser
+            KeyboardInterrupt: a Ctrl-C while the data is prepared (``began`` is False: nothing was
+                written yet), a second Ctrl-C, or one that arrived in the middle of an optimiser
                 step: nothing is saved then (``last.npz`` keeps the previous checkpoint).
         """
         started = time.perf_counter()
@@ -466,7 +507,12 @@ class Trainer:
 
     @contextlib.contextmanager
     def _deferred_interrupt(self) -> Iterator[None]:
-        """The first Ctrl-C asks training to stop after the current batch; a second one quits at once."""
+        """The first Ctrl-C or SIGTERM asks training to stop after the current batch; a second one quits at once.
+
+        SIGTERM is what a scheduler, ``kill`` or ``docker stop`` sends before killing: it gets the
+        same grace as Ctrl-C (finish the step, save ``last.npz``), and ``stop_signal`` says which came.
+        """
+        self.began = True
         if threading.current_thread() is not threading.main_thread():
             yield
             return
@@ -475,10 +521,13 @@ class Trainer:
             if self.stop_requested:
                 raise KeyboardInterrupt
             self.stop_requested = True
-            self.log("\ninterrupted: stopping after this batch and saving (Ctrl-C again to quit without saving)")
+            self.stop_signal = signum
+            what = "terminated" if signum == signal.SIGTERM else "interrupted"
+            self.log(f"\n{what}: stopping after this batch and saving (Ctrl-C again to quit without saving)")
 
-        previous = signal.signal(signal.SIGINT, handler)
+        previous = {number: signal.signal(number, handler) for number in (signal.SIGINT, signal.SIGTERM)}
         try:
             yield
         finally:
-            signal.signal(signal.SIGINT, previous)
+            for number, action in previous.items():
+                signal.signal(number, action)

@@ -16,6 +16,7 @@ strips them; search only starts from BOS and stops at EOS):
 from __future__ import annotations
 
 import collections
+import hashlib
 import json
 import os
 from typing import Iterable, Sequence
@@ -189,6 +190,10 @@ class Vocabulary:
         if not isinstance(tokens, list) or tuple(tokens[: len(SPECIAL_TOKENS)]) != SPECIAL_TOKENS:
             raise ValueError(f"vocabulary tokens must be a list starting with the specials {list(SPECIAL_TOKENS)}")
         return cls(tokens[len(SPECIAL_TOKENS):])
+
+    def checksum(self) -> str:
+        """Hex SHA-256 of the tokens in id order: equal vocabularies, equal checksum (a swap changes it)."""
+        return hashlib.sha256(json.dumps(self.itos, ensure_ascii=False).encode("utf-8")).hexdigest()
 
     def to_json(self) -> str:
         """The vocabulary as a JSON string (one token per line, so diffs stay readable)."""
