@@ -82,7 +82,7 @@ def _next_token_scores(logits):
     top = logits.max(axis=1, keepdims=True)
     shifted = logits - top
     log_z = (xp.log(xp.exp(shifted, out=shifted).sum(axis=1, keepdims=True)) + top)[:, 0]
-    logits[:, [PAD, BOS]] = -xp.inf
+    logits[:, PAD] = logits[:, BOS] = -xp.inf  # two scalar indices: a list would be copied to a GPU
     return logits, log_z
 
 
