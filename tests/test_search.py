@@ -6,6 +6,7 @@ import pytest
 import tinygrad_rnn as tg
 from tinygrad_rnn import optim
 from translator.model import ModelConfig, Seq2Seq
+from translator import search
 from translator.search import (_lexsort_rows, _top_k_by_keys, beam_search, greedy_search, length_penalty, max_lengths,
                               top_k)
 from translator.vocabulary import BOS, EOS, PAD
@@ -118,6 +119,27 @@ def test_beam_finds_better_than_greedy_somewhere():
     greedy = greedy_search(model, encoded, length_penalty_alpha=0.0)
     beam = beam_search(model, encoded, 5, length_penalty_alpha=0.0, include_greedy=False)
     assert any(b.score > g.score + 1e-6 for g, (b,) in zip(greedy, beam))
+
+
+@pytest.mark.parametrize("every", [2, 4])
+def test_checking_for_finished_rows_less_often_changes_no_token(every, reverser, monkeypatch):
+    """A GPU asks which rows are done only every few steps; done rows decode on meanwhile, unrecorded.
+
+    Same tokens and attention rows as asking every step (the CPU's way); log-probabilities equal up to
+    float32 rounding (a matrix product's last bits can depend on its number of rows); beam search of
+    width 1 keeps following greedy's batches, so it stays greedy to the last bit.
+    """
+    source, lengths = random_sources(3, 40, max_length=5)
+    encoded = reverser.encode(source, lengths)
+    every_step = greedy_search(reverser, encoded), beam_search(reverser, encoded, 3, nbest=3)
+    monkeypatch.setitem(search.FINISHED_CHECK_EVERY, "cpu", every)
+    greedy, beam = greedy_search(reverser, encoded), beam_search(reverser, encoded, 3, nbest=3)
+    for ours, theirs in zip(greedy + sum(beam, []), every_step[0] + sum(every_step[1], [])):
+        assert (ours.tokens, ours.finished) == (theirs.tokens, theirs.finished)
+        assert ours.log_prob == pytest.approx(theirs.log_prob, rel=1e-5, abs=1e-5)
+        np.testing.assert_allclose(ours.attention, theirs.attention, rtol=1e-4, atol=1e-6)
+    width_one = beam_search(reverser, encoded, 1)
+    assert [(g.tokens, g.log_prob) for g in greedy] == [(b.tokens, b.log_prob) for (b,) in width_one]
 
 
 # ---------------------------------------------------------------- batching and padding change nothing
