@@ -127,7 +127,9 @@ def find_torch_python(explicit):
     candidates.append(str(REPO.parent / "venv-torch" / "bin" / "python"))
     for candidate in candidates:
         if candidate and Path(candidate).exists():
-            probe = subprocess.run([candidate, "-c", "import torch"], capture_output=True)
+            # find_spec, not import: importing torch takes seconds (tens on a busy machine)
+            probe = subprocess.run([candidate, "-c", "import importlib.util, sys; "
+                                    "sys.exit(importlib.util.find_spec('torch') is None)"], capture_output=True)
             if probe.returncode == 0:
                 return candidate
     return None

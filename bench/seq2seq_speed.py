@@ -266,7 +266,44 @@ def summarize(name, ours_seconds, torch_seconds, amount, unit):
     print(line, flush=True)
 
 
-def main(argv=None):
+def start_twin(torch_python, ours, config, vocab, device, clock_name, tmpdir):
+    """Start the twin from our initial weights, print its size and the check; return the worker."""
+    our_results = ours.results()
+    if torch_python is None:
+        print(f"parameters: ours {our_results['parameters']:,}")
+        return None
+    data_path = os.path.join(tmpdir, "seq2seq.npz")
+    write_problem(data_path, ours, config, vocab)
+    worker = harness.TorchWorker(torch_python, "seq2seq", data_path, clock_name, device)
+    ready = worker.ready
+    same = our_results["parameters"] == ready["parameters"]
+    print(f"parameters: ours {our_results['parameters']:,}, PyTorch twin {ready['parameters']:,}"
+          f"{'' if same else '  !!! NOT THE SAME SIZE'}; torch {ready['torch']}"
+          + (f", cuDNN {ready['cudnn']}" if ready.get("cudnn") else ""))
+    result_path = os.path.join(tmpdir, "torch_result.npz")
+    worker.ask(f"check {result_path}")
+    with np.load(result_path) as theirs:
+        print(check(our_results, {k: theirs[k] for k in theirs.files}), flush=True)
+    return worker
+
+
+def time_rounds(ours, worker, rounds, clock):
+    """One warm-up call each, then ``rounds`` alternations (PyTorch, then ours): seconds per timed call."""
+    if worker:
+        worker.ask("time 1")
+    ours.time(1, clock)
+    times = {"ours": {name: [] for name in ours.timed}, "torch": {name: [] for name in ours.timed}}
+    for _ in range(rounds):
+        if worker:
+            for name, seconds in worker.ask("time 1").items():
+                times["torch"][name].extend(seconds)
+            time.sleep(0.2)                                   # let PyTorch's OpenMP threads go idle
+        for name, seconds in ours.time(1, clock).items():
+            times["ours"][name].extend(seconds)
+    return times
+
+
+def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu", help="cpu or cuda: ours and the twin both there")
     parser.add_argument("--threads", default="2", help="threads for OpenBLAS and PyTorch alike (default 2)")
@@ -280,22 +317,27 @@ def main(argv=None):
     parser.add_argument("--vocab", type=int, default=10000)
     parser.add_argument("--hidden", type=int, default=256, help="hidden and embedding size")
     parser.add_argument("--rounds", type=int, default=3, help="alternations between PyTorch and ours")
-    parser.add_argument("--beam", type=int, default=0, help="also time our beam search of this width")
+    parser.add_argument("--beam", type=int, default=0, help="also time beam search of this width")
     parser.add_argument("--torch-python", help="a Python interpreter with PyTorch installed")
     parser.add_argument("--no-torch", action="store_true", help="ours only")
+    parser.add_argument("--check-only", action="store_true", help="compare ours with the twin, time nothing")
     parser.add_argument("--count", action="store_true", help="print the engine's counts (tinygrad_rnn.profiler)")
     parser.add_argument("--profile", action="store_true", help="cProfile one timed training call of ours")
     args = parser.parse_args(argv)
     if args.clock == "cpu" and harness.THREADS != "1":
         parser.error("--clock cpu adds up the CPU time of every thread (spinning ones too): use it with --threads 1")
     try:
-        device = backend.normalize_device(args.device)
+        args.device = backend.normalize_device(args.device)
     except (RuntimeError, ValueError) as error:
         parser.error(f"--device {args.device}: {error}")
-    if device != "cpu" and args.clock == "cpu":
+    if args.device != "cpu" and args.clock == "cpu":
         parser.error("--clock cpu cannot see GPU work: use the wall clock (the default) with --device cuda")
-    clock = harness.CLOCKS[args.clock]
+    return args
 
+
+def main(argv=None):
+    args = parse_args(argv)
+    device, clock = args.device, harness.CLOCKS[args.clock]
     config = ModelConfig(embedding_size=args.hidden, hidden_size=args.hidden)
     train_batches = make_batches(0, args.steps, args.batch, args.length, args.vocab)
     decode_batches = make_batches(1, args.decode_batches, args.decode_batch, args.length, args.vocab)
@@ -313,32 +355,12 @@ def main(argv=None):
           f"{args.decode_batches} batches of {args.decode_batch} ({sentences} sentences, EOS impossible)")
 
     with tempfile.TemporaryDirectory() as tmpdir, contextlib.ExitStack() as stack:
-        worker = None
-        our_results = ours.results()
-        if torch_python:
-            data_path = os.path.join(tmpdir, "seq2seq.npz")
-            write_problem(data_path, ours, config, args.vocab)
-            worker = harness.TorchWorker(torch_python, "seq2seq", data_path, args.clock, device)
+        worker = start_twin(torch_python, ours, config, args.vocab, device, args.clock, tmpdir)
+        if worker:
             stack.callback(worker.close)
-            print(f"parameters: ours {our_results['parameters']:,}, PyTorch twin {worker.ready['parameters']:,}"
-                  f"{'' if our_results['parameters'] == worker.ready['parameters'] else '  !!! NOT THE SAME SIZE'}"
-                  f"; torch {worker.ready['torch']}" + (f", cuDNN {worker.ready['cudnn']}" if worker.ready.get('cudnn') else ""))
-            result_path = os.path.join(tmpdir, "torch_result.npz")
-            worker.ask(f"check {result_path}")
-            with np.load(result_path) as theirs:
-                print(check(our_results, {k: theirs[k] for k in theirs.files}), flush=True)
-            worker.ask("time 1")                                  # warm-up
-        else:
-            print(f"parameters: ours {our_results['parameters']:,}")
-        ours.time(1, clock)                                       # warm-up
-        times = {"ours": {name: [] for name in ours.timed}, "torch": {name: [] for name in ours.timed}}
-        for _ in range(args.rounds):
-            if worker:
-                for name, seconds in worker.ask("time 1").items():
-                    times["torch"][name].extend(seconds)
-                time.sleep(0.2)                                   # let PyTorch's OpenMP threads go idle
-            for name, seconds in ours.time(1, clock).items():
-                times["ours"][name].extend(seconds)
+        if args.check_only:
+            return
+        times = time_rounds(ours, worker, args.rounds, clock)
         summarize("training", times["ours"]["train"], times["torch"]["train"], tokens, "target tok/s")
         summarize("greedy", times["ours"]["greedy"], times["torch"]["greedy"], sentences, "sentences/s")
         if args.beam > 1:
