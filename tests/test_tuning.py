@@ -37,7 +37,7 @@ def test_tune_picks_the_best_setting_tries_greedy_once_and_restores_alpha():
         tune(translator, [], beams=[1], alphas=[1.0])
 
 
-def test_tuned_settings_are_saved_and_used_unless_overridden(tmp_path, capsys):
+def test_tuned_settings_are_saved_and_used_unless_overridden(tmp_path, capsys, monkeypatch):
     model_dir = tmp_path / "model"
     config = TrainConfig(dataset="numbers", max_pairs=400, dev_size=30, test_size=30, max_length=20, min_freq=1,
                          embedding_size=16, hidden_size=16, batch_size=32, lr=5e-3, epochs=1, seed=3)
@@ -56,5 +56,17 @@ def test_tuned_settings_are_saved_and_used_unless_overridden(tmp_path, capsys):
     cli.main(["evaluate", "--model", str(model_dir), "--json", "--beam", "1", "--alpha", "1.0"], standalone_mode=False)
     used = json.loads(capsys.readouterr().out)
     assert (used["beam"], used["alpha"]) == (1, 1.0)
+    # translate run: the stored beam and alpha, unless --beam/--alpha
+    seen = []
+    original = Translator.translate
+
+    def recording(self, sentences, beam=1, **kwargs):
+        seen.append((beam, self.length_penalty))
+        return original(self, sentences, beam=beam, **kwargs)
+
+    monkeypatch.setattr(Translator, "translate", recording)
+    cli.main(["run", "--model", str(model_dir), "doce"], standalone_mode=False)
+    cli.main(["run", "--model", str(model_dir), "--beam", "3", "--alpha", "0.7", "doce"], standalone_mode=False)
+    assert seen == [(2, 0.25), (3, 0.7)]
     assert checkpoint.decoding_settings({"decoding": {"beam": 0, "alpha": 1.0}}) == {}
     assert checkpoint.decoding_settings({}) == {}
