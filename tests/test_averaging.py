@@ -39,13 +39,15 @@ def test_average_of_two_states_is_their_mean_and_mismatches_are_refused():
         average_states([])
 
 
-def test_training_keeps_the_last_epochs_and_translate_average_writes_their_mean(tmp_path):
+def test_training_keeps_the_last_epochs_and_translate_average_writes_their_mean(tmp_path, capsys):
     model_dir = tmp_path / "model"
     Trainer(TINY, model_dir, progress=False, log=quiet).run()
     paths = epoch_checkpoints(model_dir)
     assert [path.name for path in paths] == ["epoch-002.npz", "epoch-003.npz"]
     states = [checkpoint.load_checkpoint(path)["model"] for path in paths]
     assert cli.main(["average", "--model", str(model_dir), "--last", "2"], standalone_mode=False) is None
+    printed = capsys.readouterr().out
+    assert "dev BLEU (greedy) of best.npz" in printed and "dev BLEU (greedy) of averaged.npz" in printed
     averaged = checkpoint.load_checkpoint(model_dir / checkpoint.AVERAGED_FILE)
     assert averaged["epochs"] == [2, 3]
     for name, value in averaged["model"].items():

@@ -379,14 +379,24 @@ def evaluate(model_dir: Path, data_file: Path | None, beam: int | None, replace_
               help="average the weights of the last K epochs (kept by 'translate train --keep-epochs K')")
 @click.option("--output", default=checkpoint.AVERAGED_FILE, show_default=True, metavar="FILE",
               help="file name inside --model; best.npz is left alone")
+@click.option("--score/--no-score", default=True,
+              help="compare the dev BLEU (greedy) of best.npz and the average [default: on]")
+@device_option
 @user_errors
-def average(model_dir: Path, last: int, output: str) -> None:
+def average(model_dir: Path, last: int, output: str, score: bool, device: str) -> None:
     """Average the last K epoch checkpoints into one weights file (use it with run/evaluate --weights)."""
     from translator.averaging import average_last  # noqa: PLC0415
+    from translator.evaluate import evaluate_pairs  # noqa: PLC0415
 
     path, epochs = average_last(model_dir, last, output)
-    click.echo(f"averaged epochs {', '.join(map(str, epochs))} into {path}; score it with "
-               f"'translate evaluate --model {model_dir} --weights {path.name}'")
+    click.echo(f"averaged epochs {', '.join(map(str, epochs))} into {path}")
+    if score:
+        pairs = checkpoint.read_pairs_file(model_dir / checkpoint.DEV_FILE)
+        for weights in (checkpoint.BEST_FILE, path.name):
+            translator = _load_translator(model_dir, device, weights)
+            result = evaluate_pairs(lambda sentences: translator.translate(sentences, beam=1), pairs)
+            click.echo(f"dev BLEU (greedy) of {weights}: {result.bleu:.2f}")
+    click.echo(f"use it with 'translate run/evaluate --model {model_dir} --weights {path.name}'")
 
 
 # ---------------------------------------------------------------- tune
