@@ -8,8 +8,12 @@ unless the user chose otherwise: ``import tinygrad_rnn`` sets it, except when on
 environment variables (``OPENBLAS_NUM_THREADS``, ``OMP_NUM_THREADS``, ``MKL_NUM_THREADS``)
 says how many threads BLAS should use, which then wins.
 
-The numbers behind the default (translator training step, ``bench/seq2seq_speed.py`` sizes,
-1 and 2 threads alternated in one process) are in the README's speed section.
+Measured for the default: a translator training step (default architecture, batch 64, vocabularies
+of 10,000, ``bench/seq2seq_speed.py``'s random batches), 1 and 2 threads alternated in one process,
+6 steps each, on the shared 2-core machine (load average about 10): one thread 95 target tokens/s
+(median; 77-202), two threads 15 (14-39), with 0.7 and 6.3 CPU seconds per step. Two threads were
+6x slower over the whole step, so no per-region setting was tried; an idle machine was not
+available to check whether a second thread helps there.
 
 The threads are set with ``threadpoolctl`` (it finds the BLAS library NumPy loaded, OpenBLAS
 or MKL, and calls its own thread setter); without it, or without a BLAS it knows, both
