@@ -16,11 +16,6 @@ from . import kernels
 
 __all__ = ["FusedSequence", "FusedCellStep", "fused_step", "fused_sequence"]
 
-_TWICE = ("backward ran twice through a fused {what}: its kernel reuses the saved activations as gradient "
-          "buffers, so the first backward consumed them. Call the first backward with retain_graph=True, "
-          "or run the forward again")
-
-
 def _filter(grads, needs_input_grad):
     """Keep only the gradients an input asked for (the kernels may compute more)."""
     return tuple(g if needed else None for g, needed in zip(grads, needs_input_grad))
@@ -51,8 +46,6 @@ class FusedSequence(Function):
         return (output, h_n, c_n) if mode == "lstm" else (output, h_n)
 
     def backward(self, grad_output, grad_h_n, grad_c_n=None):
-        if self.saved.consumed:
-            raise RuntimeError(_TWICE.format(what="RNN layer"))
         grads = kernels.sequence_backward(self.saved, grad_output, grad_h_n, grad_c_n,
                                               retain_saved=retaining_graph())
         return _filter(grads, self.needs_input_grad)
@@ -73,8 +66,6 @@ class FusedCellStep(Function):
         return (h_next, c_next) if mode == "lstm" else h_next
 
     def backward(self, grad_h, grad_c=None):
-        if self.saved.consumed:
-            raise RuntimeError(_TWICE.format(what="cell step"))
         grads = kernels.cell_backward(self.saved, grad_h, grad_c, retain_saved=retaining_graph())
         return _filter(grads, self.needs_input_grad)
 
