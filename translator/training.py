@@ -350,7 +350,7 @@ class Trainer:
                 bar.update(1)
                 saving = time.perf_counter() - self._last_saved >= CHECKPOINT_SECONDS
                 if losses.steps >= LOSS_READ_EVERY or saving:
-                    self._read_losses(losses, check=True)
+                    window_seconds += self._read_losses(losses, check=True)
                     postfix["loss"] = f"{progress.epoch_loss_sum / progress.epoch_tokens:.3f}"
                 postfix["target tok/s"] = f"{window_tokens / max(window_seconds, 1e-9):.0f}"
                 bar.set_postfix(postfix, refresh=False)
@@ -366,14 +366,24 @@ class Trainer:
         self._read_losses(losses, check=True)
         return stop
 
-    def _read_losses(self, losses: "LossSum", check: bool) -> None:
-        """Add the losses summed on the device since the last read to the progress (one device->host read)."""
+    def _read_losses(self, losses: "LossSum", check: bool) -> float:
+        """Add the losses summed on the device since the last read to the progress (one device->host read).
+
+        Returns the seconds the read took, which count as training time: a GPU may still have
+        been running the steps the host had queued.
+        """
+        started = time.perf_counter()
         total, steps = losses.read()
-        self.progress.epoch_loss_sum += total
+        seconds = time.perf_counter() - started
+        progress = self.progress
+        progress.epoch_loss_sum += total
+        progress.epoch_seconds += seconds
+        progress.train_seconds += seconds
         if check and not math.isfinite(total):
-            first = self.progress.step - steps + 1
-            raise FloatingPointError(f"the training loss became {total} in steps {first}..{self.progress.step}; "
+            first = progress.step - steps + 1
+            raise FloatingPointError(f"the training loss became {total} in steps {first}..{progress.step}; "
                                      "lower --lr or set --clip")
+        return seconds
 
     def _end_epoch(self) -> None:
         """Dev evaluation, LR schedule, early stopping and checkpoints after a complete epoch."""
