@@ -129,6 +129,7 @@ grep -h "^cold start:" "$LOGS/cold-start.log" 2>/dev/null
 tail -n 1 "$LOGS/pytest.log" 2>/dev/null
 grep -h "^memory" "$LOGS/layers.log" 2>/dev/null
 grep -hE "^(parameters|check|training|greedy|beam|memory)" "$LOGS/seq2seq.log" 2>/dev/null
+grep -h -A 5 "^counts" "$LOGS/seq2seq.log" 2>/dev/null
 grep -hE "^(training stopped|test BLEU)" "$LOGS/translate.log" 2>/dev/null
 echo "== gpu-check finished with status $status"
 exit "$status"
