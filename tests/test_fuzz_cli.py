@@ -180,7 +180,10 @@ def test_crafted_config_json(scratch, data):
     path = scratch / checkpoint.CONFIG_FILE
     if data.draw(st.booleans()):
         document = json.loads(path.read_text(encoding="utf-8"))
-        set_somewhere(document, data.draw, data.draw(JSON_VALUES))
+        if data.draw(st.booleans()):  # the settings `translate tune` stores
+            document["decoding"] = data.draw(st.fixed_dictionaries({"beam": JSON_VALUES, "alpha": JSON_VALUES}))
+        else:
+            set_somewhere(document, data.draw, data.draw(JSON_VALUES))
         path.write_text(json.dumps(document), encoding="utf-8")
     else:
         path.write_bytes(mutate(path.read_bytes(), data.draw))
@@ -237,7 +240,7 @@ def test_random_train_option_values(tmp_path, data):
 
 
 RUN_OPTIONS = {"--beam": int, "--nbest": int, "--batch-size": int, "--max-tokens": int, "--max-source-length": int,
-               "--device": str}
+               "--device": str, "--alpha": float, "--weights": str}
 
 
 @fuzz(8)
@@ -250,6 +253,28 @@ def test_random_run_and_evaluate_option_values(model, data):
     if option != "--nbest":
         assert_promise_kept(invoke("evaluate", "--model", model, option, value))
     assert hashes(model) == before
+
+
+@fuzz(6)
+@given(data=st.data())
+def test_random_tune_and_average_option_values(scratch, data):
+    scratch = scratch()
+    before = hashes(scratch)
+    option = data.draw(st.sampled_from(["--beams", "--alphas", "--max-sentences", "--batch-size", "--weights"]))
+    if option in ("--beams", "--alphas"):
+        value = ",".join(str(number) for number in data.draw(st.lists(st.one_of(HOSTILE[int], HOSTILE[float]),
+                                                                            min_size=1, max_size=3)))
+    else:
+        value = data.draw(HOSTILE[str] if option == "--weights" else HOSTILE[int])
+    if option == "--max-sentences" and isinstance(value, int) and value > 0:
+        value = min(value, 5)  # tuning on the whole dev split is slow, not wrong
+    tuned = assert_promise_kept(invoke("tune", "--model", scratch, "--beams", "1,2", "--alphas", "1",
+                                       "--max-sentences", 5, option, value))
+    assert_promise_kept(invoke("average", "--model", scratch, "--last", data.draw(HOSTILE[int]), "--output",
+                               data.draw(st.sampled_from(["avg.npz", "../up.npz", "last.npz", "x.txt", ""]))))
+    after = hashes(scratch)
+    changed = {name for name in before if after.get(name) != before[name]}
+    assert changed <= ({checkpoint.CONFIG_FILE} if tuned.exit_code == 0 else set()), changed  # tune stores its choice
 
 
 # ---------------------------------------------------------------- standard input

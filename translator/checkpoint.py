@@ -53,6 +53,8 @@ if TYPE_CHECKING:  # annotations only: training builds on this module, not the r
     from translator.preparation import PreparedData
 
 FORMAT_VERSION = 1
+MAX_BEAM = 1000  # the widest beam an option or a stored setting may ask for (a translator uses 4-12)
+MAX_ALPHA = 10.0  # the largest length-penalty alpha likewise (GNMT tunes it in 0..1.5; more overflows lp)
 DEFAULT_MODEL_DIR = "models/default"
 
 CONFIG_FILE = "config.json"
@@ -164,7 +166,8 @@ def decoding_settings(document: dict) -> dict:
     if not isinstance(settings, dict):
         return {}
     beam, alpha = settings.get("beam"), settings.get("alpha")
-    if not (isinstance(beam, int) and beam >= 1 and isinstance(alpha, (int, float)) and alpha >= 0):
+    if not (isinstance(beam, int) and not isinstance(beam, bool) and 1 <= beam <= MAX_BEAM
+            and isinstance(alpha, (int, float)) and not isinstance(alpha, bool) and 0 <= alpha <= MAX_ALPHA):
         return {}
     return {"beam": beam, "alpha": float(alpha)}
 

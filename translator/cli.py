@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 import signal
 import sys
@@ -39,7 +40,7 @@ from translator.options import flag_name, python_type
 INTERRUPTED_EXIT = 130  # 128 + SIGINT, as a shell reports a program Ctrl-C ended
 TERMINATED_EXIT = 143  # 128 + SIGTERM
 DEVICE_ENV = "TINYGRAD_RNN_DEVICE"
-MAX_BEAM = 1000  # wider beams cost memory for nothing (a translator uses 4-12)
+MAX_BEAM, MAX_ALPHA = checkpoint.MAX_BEAM, checkpoint.MAX_ALPHA
 MAX_BATCH_SIZE = 1 << 16
 MAX_TOKENS_LIMIT = 1 << 20
 TRUNCATED_SHOWN = 10  # line numbers listed in the warning about truncated inputs
@@ -285,7 +286,7 @@ def _tuned_beam(model_dir: Path) -> int:
 
 
 def alpha_option(function: Callable) -> Callable:
-    return click.option("--alpha", type=click.FloatRange(min=0.0), default=None,
+    return click.option("--alpha", type=click.FloatRange(0.0, MAX_ALPHA), default=None,
                         help="beam length penalty alpha (GNMT; 0: none) [default: the one stored by "
                              "'translate tune', else 1.0]")(function)
 
@@ -503,26 +504,32 @@ def average(model_dir: Path, last: int, output: str, score: bool, device: str) -
 
 
 # ---------------------------------------------------------------- tune
-def _numbers(kind: Callable[[str], float | int], name: str) -> Callable:
+def _numbers(kind: Callable[[str], float | int], name: str, low: float, high: float = math.inf) -> Callable:
+    """A click callback parsing "a,b,c" into finite numbers of ``kind`` in ``[low, high]``."""
     def parse(ctx, parameter, value: str | None):
         if value is None:
             return None
         try:
-            return tuple(kind(part) for part in value.split(",") if part.strip())
+            numbers = tuple(kind(part) for part in value.split(",") if part.strip())
         except ValueError:
             raise click.BadParameter(f"expected numbers joined by commas, got {value!r}", param_hint=name) from None
+        for number in numbers:
+            if not (math.isfinite(number) and low <= number <= high):
+                bounds = f"in {low:g}..{high:g}" if math.isfinite(high) else f">= {low:g}"
+                raise click.BadParameter(f"each must be a number {bounds}, got {number!r}", param_hint=name)
+        return numbers
     return parse
 
 
 @cli.command()
 @model_option
-@click.option("--beams", callback=_numbers(int, "--beams"), metavar="LIST",
+@click.option("--beams", callback=_numbers(int, "--beams", 1, MAX_BEAM), metavar="LIST",
               help="beam widths to try, joined by commas [default: 1,3,5,8]")
-@click.option("--alphas", callback=_numbers(float, "--alphas"), metavar="LIST",
+@click.option("--alphas", callback=_numbers(float, "--alphas", 0, MAX_ALPHA), metavar="LIST",
               help="length-penalty alphas to try, joined by commas [default: 0,0.4,0.6,0.8,1,1.2,1.5]")
 @click.option("--max-sentences", type=click.IntRange(min=1), default=None,
               help="tune on the first N dev pairs only (faster) [default: all]")
-@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True,
+@click.option("--batch-size", type=click.IntRange(1, MAX_BATCH_SIZE), default=64, show_default=True,
               help="sentences translated together")
 @weights_option
 @device_option
