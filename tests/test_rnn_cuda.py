@@ -1,60 +1,177 @@
-"""The CuPy elementwise kernels of ``recurrent.pointwise_cuda``, checked without a GPU and, where one exists, on it.
+"""The CUDA path of the fused recurrent kernels (``recurrent.sequence_cuda`` and the raw kernels of
+``recurrent.pointwise_cuda``), checked without a GPU and, where one exists, on it.
 
-Without a GPU, a small interpreter runs each kernel's C source on NumPy arrays
-(the kernels are straight-line per-element code: declarations, assignments,
-``exp``/``tanh`` and ``?:``), and the whole fused sequence runs through the CuPy
-step classes. That checks the kernels' arithmetic and wiring against the
-reference; what only a GPU can check (compilation, launch) runs in the
-``cuda``-marked test, skipped here.
+Without a GPU, a small interpreter runs each kernel's CUDA C source on NumPy arrays: the
+kernel bodies are straight-line per-thread code (declarations, stores, ``tanh``, ``select``),
+so the interpreter runs every statement for all threads at once, and records which thread
+reads and writes which element of which buffer: a kernel whose threads touch each other's
+elements (a race on a GPU), or an address outside its buffer, fails the test. The whole
+CUDA sequence driver then runs on NumPy arrays (``backend.gemm`` has a NumPy branch) with
+these emulated kernels, against the NumPy path (the reference, itself checked against
+finite differences in ``test_rnn_kernels.py``). The launches per time step are counted.
+What only a GPU can check (compilation by NVRTC, cuBLAS, launch) runs in the ``cuda``-marked
+test, skipped here; ``scripts/compile-cuda-kernels.py`` compiles the source without a GPU.
 """
 import re
+import types
 
 import numpy as np
 import pytest
 
 from tinygrad_rnn import backend
-from tinygrad_rnn.nn.recurrent import kernels as rnn_kernels, pointwise_cuda as rnn_cuda
+from tinygrad_rnn.nn.recurrent import kernels as rnn_kernels, pointwise_cuda
 from test_rnn_kernels import MODES, NAMES, loss_weights, make_problem, reference_sequence
 
+# ----------------------------------------------------------------------------- the interpreter
+FUNCTION = re.compile(r'extern "C" __global__ void (\w+)\(([^)]*)\) \{(.*?)\n\}', re.S)
+DECLARATION = re.compile(r"const (index_t|int|bool|T) (\w+) = (.+)")
+STORE = re.compile(r"(\w+)\[([^\]]+)\] = (.+)")
+GUARD = re.compile(r"if \((.+)\) return")
+GEMM, GET_ARRAY_MODULE = backend.gemm, backend.get_array_module      # before any test wraps them
 
-def _python_expression(expression):
-    expression = re.sub(r"\bT\((\d+)\)", r"\1", expression)
-    expression = re.sub(r"\b(exp|tanh)\(", r"np.\1(", expression)
-    match = re.fullmatch(r"(.+?)\?(.+):(.+)", expression)
-    if match:
-        expression = "np.where({}, {}, {})".format(*(part.strip() for part in match.groups()))
+
+def python_expression(expression, integer=False):
+    """The C expression as NumPy Python: casts dropped, ``tanh``/``select`` vectorised."""
+    expression = re.sub(r"\b(index_t|T)\(", "(", expression)
+    expression = re.sub(r"\btanh\(", "np.tanh(", expression)
+    expression = re.sub(r"\bselect\(", "np.where(", expression)
+    if integer:
+        expression = expression.replace("/", "//")
     return expression
 
 
-def emulated_kernel(in_params, out_params, operation, name):
-    """A stand-in for ``cupy.ElementwiseKernel`` that evaluates ``operation`` with NumPy, vectorised."""
-    in_names = [p.split()[-1] for p in in_params.split(",")]
-    out_names = [p.split()[-1] for p in out_params.split(",")]
+class Traced:
+    """A flat view of one kernel argument that records each thread's reads and writes."""
 
-    def run(*arrays):
-        env = {"np": np}
-        env.update({n: np.array(a) for n, a in zip(in_names + out_names, arrays)})
-        for statement in filter(None, (s.strip() for s in operation.split(";"))):
-            declarations = statement[2:].split(",") if statement.startswith("T ") else [statement]
-            for declaration in declarations:
-                target, expression = (part.strip() for part in declaration.split("=", 1))
-                env[target] = eval(_python_expression(expression), env)  # noqa: S307 - our own kernel source
-        for out_name, array in zip(out_names, arrays[len(in_names):]):
-            np.copyto(array, np.broadcast_to(env[out_name], array.shape))
-    return run
+    def __init__(self, name, array, const, threads):
+        assert array.flags.c_contiguous, f"{name}: kernels take C-contiguous buffers"
+        self.name, self.flat, self.const, self.threads = name, array.reshape(-1), const, threads
+        self.reads, self.writes = [], []
+
+    def _index(self, index):
+        index = np.broadcast_to(np.asarray(index), self.threads().shape)
+        if index.size and (index.min() < 0 or index.max() >= self.flat.size):
+            raise IndexError(f"{self.name}: address {index.min()}..{index.max()} outside 0..{self.flat.size - 1}")
+        return index
+
+    def __getitem__(self, index):
+        index = self._index(index)
+        self.reads.append(index.copy())
+        return self.flat[index]
+
+    def __setitem__(self, index, value):
+        assert not self.const, f"{self.name} is const"
+        index = self._index(index)
+        self.writes.append(index.copy())
+        self.flat[index] = np.broadcast_to(value, index.shape)
+
+    def races(self, threads):
+        """Elements written by one thread and read or written by another."""
+        owner = {}
+        found = []
+        for index in self.writes:
+            for thread, element in zip(threads, index):
+                if owner.setdefault(element, thread) != thread:
+                    found.append((self.name, "write", element))
+        for index in self.reads:
+            for thread, element in zip(threads, index):
+                if owner.get(element, thread) != thread:
+                    found.append((self.name, "read", element))
+        return found
 
 
-def use_emulated_cuda(monkeypatch, sources=None):
-    """Route the fused kernels through ``rnn_cuda``'s step classes, with kernels run by the emulator."""
-    if sources is not None:
-        monkeypatch.setattr(rnn_cuda, "_SOURCES", sources)
-    monkeypatch.setattr(backend, "elementwise_kernel", emulated_kernel)
-    monkeypatch.setattr(rnn_cuda, "_KERNELS", {})
-    monkeypatch.setattr(rnn_kernels, "make_pointwise",
-                        lambda mode, xp, batch, hidden, dtype, fold_scale=False, bias_hn=None, empty=None:
-                        rnn_cuda.make_pointwise(mode, xp, hidden, dtype, bias_hn=bias_hn))
+class EmulatedFunction:
+    def __init__(self, name, params, body, counter):
+        self.name, self.counter = name, counter
+        self.params = [(p.split()[-1].lstrip("*"), "*" in p, p.startswith("const")) for p in params.split(",")]
+        self.statements = [s.strip() for s in body.split(";") if s.strip()]
+
+    def __call__(self, grid, block, args):
+        assert len(args) == len(self.params), f"{self.name}: {len(args)} arguments for {len(self.params)} parameters"
+        self.counter.append(self.name)
+        threads = np.arange(grid[0] * block[0])
+        env = {"np": np, "blockIdx": types.SimpleNamespace(x=threads // block[0]),
+               "blockDim": types.SimpleNamespace(x=block[0]), "threadIdx": types.SimpleNamespace(x=threads % block[0])}
+        traced = []
+        for (name, pointer, const), value in zip(self.params, args):
+            if pointer:
+                assert isinstance(value, np.ndarray), f"{self.name}: {name} must be an array"
+                env[name] = Traced(name, value, const, lambda: env["idx"])
+                traced.append(env[name])
+            else:
+                assert isinstance(value, np.int32), f"{self.name}: scalar {name} must be numpy.int32, got {type(value)}"
+                env[name] = int(value)
+        for statement in self.statements:
+            declaration, store, guard = (p.fullmatch(statement) for p in (DECLARATION, STORE, GUARD))
+            if guard:
+                assert set(env) & {"idx"} and "b" not in env, "the guard must follow idx"
+                env["idx"] = env["idx"][~eval(python_expression(guard[1], True), env)]  # noqa: S307
+            elif declaration:
+                kind, name, expression = declaration.groups()
+                env[name] = eval(python_expression(expression, kind in ("index_t", "int")), env)  # noqa: S307
+            elif store:
+                target, index, expression = store.groups()
+                env[target][eval(python_expression(index, True), env)] = eval(python_expression(expression), env)  # noqa: S307
+            else:
+                raise AssertionError(f"{self.name}: the interpreter does not know {statement!r}")
+        races = [race for array in traced for race in array.races(env["idx"])]
+        assert not races, f"{self.name}: threads share elements: {races[:5]}"
 
 
+class EmulatedModule:
+    """Stands in for ``cupy.RawModule``: ``get_function(name)`` runs that function of the source."""
+
+    def __init__(self, source, counter):
+        self.functions = {name: (params, body) for name, params, body in FUNCTION.findall(source)}
+        assert self.functions, "no kernel found in the source"
+        self.counter = counter
+
+    def get_function(self, name):
+        return EmulatedFunction(name, *self.functions[name], self.counter)
+
+
+class CountingModule:
+    """The array module with every call counted, except allocations and host-side type queries."""
+
+    NOT_LAUNCHES = {"empty", "result_type", "dtype"}
+
+    def __init__(self, xp, counter):
+        self._xp, self._counter = xp, counter
+
+    def __getattr__(self, name):
+        value = getattr(self._xp, name)
+        if name in self.NOT_LAUNCHES or isinstance(value, type) or not callable(value):
+            return value
+
+        def counted(*args, **kwargs):
+            result = value(*args, **kwargs)
+            if not (name == "ascontiguousarray" and result is args[0]):      # no copy, no launch
+                self._counter.append(name)
+            return result
+        return counted
+
+
+def use_emulated_cuda(monkeypatch, tmp_path, kernels=None):
+    """Route the fused kernels through ``sequence_cuda`` on NumPy arrays, kernels run by the interpreter.
+
+    Returns the list every launch (kernel, gemm, array operation) appends its name to."""
+    launches = []
+    if kernels is not None:
+        monkeypatch.setattr(pointwise_cuda, "KERNELS", kernels)
+    monkeypatch.setenv("CUPY_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(pointwise_cuda, "_modules", {})
+    monkeypatch.setattr(backend, "raw_module", lambda source: EmulatedModule(source, launches))
+    monkeypatch.setattr(rnn_kernels, "uses_device_kernels", lambda xp: True)
+
+    def counted_gemm(*args, **kwargs):
+        launches.append("gemm")
+        return GEMM(*args, **kwargs)
+    monkeypatch.setattr(backend, "gemm", counted_gemm)
+    monkeypatch.setattr(backend, "get_array_module", lambda array: CountingModule(GET_ARRAY_MODULE(array), launches))
+    return launches
+
+
+# ----------------------------------------------------------------------------- the CUDA path = the NumPy path
 def run_everything(mode, p, weights, lengths, reverse):
     """Sequence forward + backward and cell forward + backward, every array they return."""
     args = [p[k] for k in NAMES]
@@ -65,75 +182,205 @@ def run_everything(mode, p, weights, lengths, reverse):
     return (out, h_n, c_n, *grads, cell_h, cell_c, *cell_grads)
 
 
+def assert_same(ours, theirs):
+    for index, (a, b) in enumerate(zip(ours, theirs)):
+        if b is None:
+            assert a is None, f"result {index}: expected None"
+        else:
+            np.testing.assert_allclose(a, b, rtol=1e-11, atol=1e-12, err_msg=f"result {index}")
+
+
 @pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("lengths,reverse", [(None, False), ([4, 2, 1], True)])
-def test_kernel_sources_match_numpy_path(monkeypatch, mode, lengths, reverse):
-    p = make_problem(mode, steps=4, batch=3, input_size=3, hidden=5, seed=21)
+@pytest.mark.parametrize("lengths,reverse", [(None, False), (None, True), ([4, 2, 1], False), ([1, 4, 3], True)])
+@pytest.mark.parametrize("bias", [True, False])
+def test_cuda_path_matches_numpy_path(monkeypatch, tmp_path, mode, lengths, reverse, bias):
+    p = make_problem(mode, steps=4, batch=3, input_size=3, hidden=5, seed=21, bias=bias)
     weights = loss_weights(mode, 4, 3, 5, seed=22)
     on_numpy = run_everything(mode, p, weights, lengths, reverse)
-    use_emulated_cuda(monkeypatch)
-    on_kernels = run_everything(mode, p, weights, lengths, reverse)
+    use_emulated_cuda(monkeypatch, tmp_path)
+    on_cuda = run_everything(mode, p, weights, lengths, reverse)
     expected = reference_sequence(mode, *(p[k] for k in NAMES), lengths=lengths, reverse=reverse)
-    np.testing.assert_allclose(on_kernels[0], expected[0], rtol=1e-12, atol=1e-13)
-    for ours, theirs in zip(on_kernels, on_numpy):
-        if theirs is None:
-            assert ours is None
-        else:
-            np.testing.assert_allclose(ours, theirs, rtol=1e-11, atol=1e-12)
+    np.testing.assert_allclose(on_cuda[0], expected[0], rtol=1e-12, atol=1e-13)
+    assert_same(on_cuda, on_numpy)
+    if lengths is not None:
+        steps = np.arange(4)[:, None]
+        assert np.all(on_cuda[0][steps >= np.array(lengths)[None, :]] == 0), "padded outputs must be exactly 0"
 
 
-def test_emulator_rejects_a_wrong_kernel(monkeypatch):
+@pytest.mark.parametrize("mode", MODES)
+def test_cuda_path_without_some_gradients_and_twice(monkeypatch, tmp_path, mode):
+    """No grad_output (a cell), no grad_h_n; retain_saved runs backward twice, then it refuses."""
+    p = make_problem(mode, steps=5, batch=4, input_size=2, hidden=3, seed=5)
+    out_weight, h_weight, c_weight = loss_weights(mode, 5, 4, 3, seed=6)
+    cases = [(out_weight, None, c_weight), (None, h_weight, None)]
+    expected = []
+    for grads in cases:
+        saved = rnn_kernels.sequence_forward(mode, *(p[k] for k in NAMES), lengths=[5, 2, 4, 1])[3]
+        expected.append(rnn_kernels.sequence_backward(saved, *grads))
+    use_emulated_cuda(monkeypatch, tmp_path)
+    for grads, reference in zip(cases, expected):
+        saved = rnn_kernels.sequence_forward(mode, *(p[k] for k in NAMES), lengths=[5, 2, 4, 1])[3]
+        assert_same(rnn_kernels.sequence_backward(saved, *grads, retain_saved=True), reference)
+        assert_same(rnn_kernels.sequence_backward(saved, *grads), reference)
+        with pytest.raises(RuntimeError, match="retain_saved"):
+            rnn_kernels.sequence_backward(saved, *grads)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("batch_first,use", [(False, ("output", "h", "c")), (True, ("output",)), (False, ("h",))])
+def test_layers_on_the_cuda_path_equal_composed(monkeypatch, tmp_path, mode, batch_first, use):
+    """Two bidirectional layers through the autograd Functions: non-contiguous inputs and gradients
+    (batch_first, the directions' halves of the output), missing gradients, given initial states."""
+    from test_rnn import BATCH, INPUT, MIXED_LENGTHS, STEPS, initial_state, make_layer, run
+
+    layer = make_layer(mode, num_layers=2, bidirectional=True, batch_first=batch_first)
+    x = np.random.default_rng(9).standard_normal((BATCH, STEPS, INPUT) if batch_first else (STEPS, BATCH, INPUT))
+    hx = initial_state(mode, 2, 2)
+    layer.fused = False
+    composed = run(layer, x, hx, MIXED_LENGTHS, use=use)
+    layer.fused = True
+    launches = use_emulated_cuda(monkeypatch, tmp_path)
+    fused = run(layer, x, hx, MIXED_LENGTHS, use=use)
+    assert launches.count("tinygrad_rnn_" + ("rnn" if mode.startswith("rnn") else mode) + "_backward") == 4 * STEPS
+    assert fused.keys() == composed.keys()
+    for key in composed:
+        np.testing.assert_allclose(fused[key], composed[key], rtol=1e-10, atol=1e-12, err_msg=key)
+
+
+def test_cuda_path_float32(monkeypatch, tmp_path):
+    p = make_problem("lstm", steps=3, batch=2, input_size=3, hidden=4, dtype=np.float32)
+    use_emulated_cuda(monkeypatch, tmp_path)
+    out, h_n, c_n, saved = rnn_kernels.sequence_forward("lstm", *(p[k] for k in NAMES))
+    assert out.dtype == h_n.dtype == c_n.dtype == np.float32
+    p64 = {k: None if v is None else v.astype(np.float64) for k, v in p.items()}
+    np.testing.assert_allclose(out, reference_sequence("lstm", *(p64[k] for k in NAMES))[0], rtol=1e-5, atol=1e-6)
+    grads = rnn_kernels.sequence_backward(saved, np.ones_like(out), None, None)
+    assert all(g.dtype == np.float32 for g in grads if g is not None)
+
+
+def test_cuda_path_refuses_float16(monkeypatch, tmp_path):
+    p = make_problem("gru", dtype=np.float16)
+    use_emulated_cuda(monkeypatch, tmp_path)
+    with pytest.raises(TypeError, match=r"float32 or float64, got float16.*\.float\(\)"):
+        rnn_kernels.sequence_forward("gru", *(p[k] for k in NAMES))
+
+
+# ----------------------------------------------------------------------------- launches per step
+def launches_per_call(monkeypatch, tmp_path, mode, steps, lengths):
+    p = make_problem(mode, steps=steps, batch=3, input_size=3, hidden=4, seed=2)
+    weights = loss_weights(mode, steps, 3, 4, seed=3)
+    launches = use_emulated_cuda(monkeypatch, tmp_path)
+    saved = rnn_kernels.sequence_forward(mode, *(p[k] for k in NAMES), lengths=lengths)[3]
+    forward = list(launches)
+    launches.clear()
+    rnn_kernels.sequence_backward(saved, *weights)
+    return forward, list(launches)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("padded", [False, True])
+def test_two_launches_per_time_step(monkeypatch, tmp_path, mode, padded):
+    """Each step is one gemm and one kernel, forward and backward, padded or not; the rest is per call."""
+    short = launches_per_call(monkeypatch, tmp_path, mode, 3, [3, 1, 2] if padded else None)
+    long = launches_per_call(monkeypatch, tmp_path, mode, 7, [7, 1, 2] if padded else None)
+    for direction, (few, many) in zip(("forward", "backward"), zip(short, long)):
+        extra = sorted(many)
+        for name in few:
+            extra.remove(name)
+        kernel = "tinygrad_rnn_" + ("rnn" if mode.startswith("rnn") else mode) + "_" + direction
+        assert sorted(extra) == sorted(["gemm", kernel] * 4), f"{direction}: 4 more steps added {extra}"
+
+
+def test_launch_count_sees_an_extra_operation(monkeypatch, tmp_path):
+    """The count must notice one array operation added to the per-step loop."""
+    from tinygrad_rnn.nn.recurrent import sequence_cuda
+
+    kernel_class = pointwise_cuda.StepKernel
+
+    class SlowerKernel(kernel_class):
+        def __call__(self, *args):
+            backend.get_array_module(args[-1]).copyto(args[-1], args[-1])
+            super().__call__(*args)
+    monkeypatch.setattr(sequence_cuda.pointwise_cuda, "StepKernel", SlowerKernel)
+    short = launches_per_call(monkeypatch, tmp_path, "gru", 3, None)[0]
+    long = launches_per_call(monkeypatch, tmp_path, "gru", 7, None)[0]
+    assert len(long) - len(short) == 3 * 4
+
+
+# ----------------------------------------------------------------------------- the interpreter checks itself
+def test_interpreter_rejects_a_wrong_kernel(monkeypatch, tmp_path):
     """The emulated check must fail when a kernel's formula is wrong."""
-    broken = dict(rnn_cuda._SOURCES)
-    in_params, out_params, operation = broken["gru_forward"]
-    assert "vr * vhn" in operation
-    broken["gru_forward"] = (in_params, out_params, operation.replace("vr * vhn", "vz * vhn"))
-    use_emulated_cuda(monkeypatch, broken)
+    broken = dict(pointwise_cuda.KERNELS)
+    gates, params, body = broken["gru_forward"]
+    assert "vr * vhn" in body
+    broken["gru_forward"] = (gates, params, body.replace("vr * vhn", "vz * vhn"))
+    use_emulated_cuda(monkeypatch, tmp_path, broken)
     p = make_problem("gru")
     out = rnn_kernels.sequence_forward("gru", *(p[k] for k in NAMES))[0]
     expected = reference_sequence("gru", *(p[k] for k in NAMES))[0]
     assert not np.allclose(out, expected, rtol=1e-6)
 
 
-def reserved_names_in(in_params, out_params, operation):
-    """Parameter and local names a CuPy ElementwiseKernel may not use: ``i``, ``n``, ``_...``.
-
-    CuPy's generated loop declares ``i``; a parameter of that name is redeclared inside
-    the loop body and the kernel fails to compile, which only a GPU would show.
-    """
-    names = [p.split()[-1] for p in (in_params + "," + out_params).split(",")]
-    for statement in operation.split(";"):
-        statement = statement.strip()
-        if statement.startswith("T "):
-            names += [declaration.split("=")[0].strip() for declaration in statement[2:].split(",")]
-    return [name for name in names if name in rnn_cuda.RESERVED_NAMES or name.startswith("_")]
-
-
-@pytest.mark.parametrize("name", sorted(rnn_cuda._SOURCES))
-def test_kernels_avoid_cupy_reserved_names(name):
-    assert reserved_names_in(*rnn_cuda._SOURCES[name]) == []
+@pytest.mark.parametrize("change", [
+    ("skip[idx] = select(keep, d_direct, dh_later)", "skip[j] = select(keep, d_direct, dh_later)"),   # a race
+    ("const T vhn = hidden_n[here];", "const T vhn = hidden_n[here + 1];"),                      # a neighbour's
+    ("const T vhn = hidden_n[here];", "const T vhn = hidden_n[here + units * 9];"),              # out of bounds
+])
+def test_interpreter_catches_threads_sharing_elements(monkeypatch, tmp_path, change):
+    broken = dict(pointwise_cuda.KERNELS)
+    gates, params, body = broken["gru_backward"]
+    assert change[0] in body
+    broken["gru_backward"] = (gates, params, body.replace(*change))
+    use_emulated_cuda(monkeypatch, tmp_path, broken)
+    p = make_problem("gru", batch=3, hidden=2)
+    saved = rnn_kernels.sequence_forward("gru", *(p[k] for k in NAMES))[3]
+    with pytest.raises((AssertionError, IndexError), match="share elements|outside"):
+        rnn_kernels.sequence_backward(saved, *loss_weights("gru", 4, 3, 2))
 
 
-def test_reserved_name_check_catches_a_gate_called_i():
-    assert reserved_names_in("T rec_i", "T i, T n", "T _v = i + rec_i; i = _v; n = i;") == ["i", "n", "_v"]
+# ----------------------------------------------------------------------------- cold start
+def test_compiling_is_announced_once_and_only_the_first_time(monkeypatch, tmp_path, capsys):
+    use_emulated_cuda(monkeypatch, tmp_path)
+    monkeypatch.setattr(pointwise_cuda, "_announced", False)
+    p = make_problem("lstm")
+    rnn_kernels.sequence_forward("lstm", *(p[k] for k in NAMES))
+    rnn_kernels.sequence_forward("lstm", *(p[k].astype(np.float32) if p[k] is not None else None for k in NAMES))
+    assert capsys.readouterr().err.count("compiling CUDA kernels (first run only)") == 1
+    # a new process on the same machine: CuPy's cache has the kernels, nothing to say
+    monkeypatch.setattr(pointwise_cuda, "_announced", False)
+    monkeypatch.setattr(pointwise_cuda, "_modules", {})
+    rnn_kernels.sequence_forward("lstm", *(p[k] for k in NAMES))
+    assert "compiling" not in capsys.readouterr().err
 
 
+def test_one_source_holds_every_kernel():
+    source = pointwise_cuda.module_source("float")
+    assert source.count("__global__") == len(pointwise_cuda.KERNELS) == 6
+    assert {name.split("_")[0] for name in pointwise_cuda.KERNELS} == {"lstm", "gru", "rnn"}
+
+
+# ----------------------------------------------------------------------------- on a GPU
 @pytest.mark.cuda
 @pytest.mark.skipif(not backend.cuda_available(), reason="CuPy or a CUDA GPU is not available on this machine")
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_gpu_matches_numpy(mode, dtype):
+@pytest.mark.parametrize("reverse", [False, True])
+def test_gpu_matches_numpy(mode, dtype, reverse):
     p = make_problem(mode, steps=7, batch=5, input_size=6, hidden=9, seed=31, dtype=dtype)
     weights = loss_weights(mode, 7, 5, 9, seed=32)
     weights = tuple(None if w is None else w.astype(dtype) for w in weights)
-    lengths = [7, 3, 1, 7, 5]
     results = {}
     for device in ("cpu", "cuda"):
-        args = [None if p[k] is None else backend.to_device(p[k], device) for k in NAMES]
-        w = [None if g is None else backend.to_device(g, device) for g in weights]
-        out, h_n, c_n, saved = rnn_kernels.sequence_forward(mode, *args, lengths=lengths, reverse=True)
-        grads = rnn_kernels.sequence_backward(saved, *w)
-        results[device] = [backend.as_numpy(a) for a in (out, h_n, c_n, *grads) if a is not None]
+        for lengths in (None, [7, 3, 1, 7, 5]):
+            args = [None if p[k] is None else backend.to_device(p[k], device) for k in NAMES]
+            w = [None if g is None else backend.to_device(g, device) for g in weights]
+            out, h_n, c_n, saved = rnn_kernels.sequence_forward(mode, *args, lengths=lengths, reverse=reverse)
+            grads = rnn_kernels.sequence_backward(saved, *w)
+            cell_h, cell_c, cell_saved = rnn_kernels.cell_forward(mode, args[0][0], *args[1:])
+            cell_grads = rnn_kernels.cell_backward(cell_saved, w[1], w[2])
+            results.setdefault(device, []).extend(
+                backend.as_numpy(a) for a in (out, h_n, c_n, *grads, cell_h, cell_c, *cell_grads) if a is not None)
     tolerance = dict(rtol=1e-4, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)
+    assert len(results["cuda"]) == len(results["cpu"])
     for on_gpu, on_cpu in zip(results["cuda"], results["cpu"]):
         np.testing.assert_allclose(on_gpu, on_cpu, **tolerance)
