@@ -12,6 +12,7 @@ finite differences in ``test_rnn_kernels.py``). The launches per time step are c
 What only a GPU can check (compilation by NVRTC, cuBLAS, launch) runs in the ``cuda``-marked
 test, skipped here; ``scripts/compile-cuda-kernels.py`` compiles the source without a GPU.
 """
+import ctypes
 import re
 import types
 
@@ -336,6 +337,71 @@ def test_interpreter_catches_threads_sharing_elements(monkeypatch, tmp_path, cha
     saved = rnn_kernels.sequence_forward("gru", *(p[k] for k in NAMES))[3]
     with pytest.raises((AssertionError, IndexError), match="share elements|outside"):
         rnn_kernels.sequence_backward(saved, *loss_weights("gru", 4, 3, 2))
+
+
+# ----------------------------------------------------------------------------- backend.gemm's cuBLAS call
+class FakeDeviceArray:
+    """A ``cupy.ndarray`` as ``backend.gemm`` sees it: a dtype and a device address (here: into a NumPy buffer)."""
+
+    def __init__(self, host, address):
+        self.host, self.dtype, self.itemsize = host, host.dtype, host.itemsize
+        self.data = types.SimpleNamespace(ptr=address)
+
+
+class FakeCublas:
+    """cuBLAS's column-major gemm contract, on the NumPy buffers behind fake device addresses."""
+
+    CUBLAS_OP_N, CUBLAS_OP_T, CUBLAS_POINTER_MODE_HOST = 0, 1, 0
+
+    def __init__(self, arrays):
+        self.arrays = arrays
+
+    def setPointerMode(self, handle, mode):  # noqa: N802 - cuBLAS's name
+        assert mode == self.CUBLAS_POINTER_MODE_HOST
+
+    def _matrix(self, address, rows, cols, ld):
+        """Flat buffer and the indices of a column-major ``rows x cols`` matrix with leading dimension ``ld``."""
+        assert ld >= max(1, rows), f"leading dimension {ld} < {rows} rows"
+        for array in self.arrays:
+            offset, remainder = divmod(address - array.data.ptr, array.itemsize)
+            if 0 <= offset < array.host.size:
+                assert remainder == 0
+                index = offset + np.arange(rows)[:, None] + np.arange(cols)[None, :] * ld
+                assert index.max() < array.host.size, "the matrix runs past its buffer"
+                return array.host.reshape(-1), index
+        raise AssertionError(f"address {address} is in no buffer")
+
+    def _operand(self, op, address, rows, cols, ld):
+        if op == self.CUBLAS_OP_N:
+            flat, index = self._matrix(address, rows, cols, ld)
+            return flat[index]
+        flat, index = self._matrix(address, cols, rows, ld)
+        return flat[index].T
+
+    def sgemm(self, handle, transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
+        scalar = ctypes.c_float if self.arrays[0].dtype == np.float32 else ctypes.c_double
+        product = self._operand(transa, a, m, k, lda) @ self._operand(transb, b, k, n, ldb)
+        flat, index = self._matrix(c, m, n, ldc)
+        flat[index] = scalar.from_address(alpha).value * product + scalar.from_address(beta).value * flat[index]
+
+    dgemm = sgemm
+
+
+@pytest.mark.parametrize("transpose_a", [False, True])
+@pytest.mark.parametrize("transpose_b", [False, True])
+@pytest.mark.parametrize("beta", [0.0, 1.0])
+def test_gemm_on_cuda_calls_cublas_as_the_numpy_branch_computes(monkeypatch, transpose_a, transpose_b, beta):
+    """The CuPy branch's operand order, transposes and leading dimensions, against cuBLAS's contract."""
+    m, n, k, offsets = 3, 5, 4, (2, 3, 1)
+    rng = np.random.default_rng(0)
+    a, b, out = (rng.standard_normal(size) for size in (m * k + 4, k * n + 5, m * n + 2))
+    expected = backend.gemm(m, n, k, a, b, out.copy(), transpose_a, transpose_b, beta, offsets)
+    fakes = [FakeDeviceArray(array, (index + 1) << 32) for index, array in enumerate((a, b, out.copy()))]
+    monkeypatch.setattr(backend, "_cupy", types.SimpleNamespace(
+        ndarray=FakeDeviceArray, cuda=types.SimpleNamespace(device=types.SimpleNamespace(get_cublas_handle=lambda: 1))))
+    monkeypatch.setattr(backend, "_cublas", FakeCublas(fakes))
+    assert backend.gemm(m, n, k, *fakes, transpose_a, transpose_b, beta, offsets) is fakes[2]
+    np.testing.assert_allclose(fakes[2].host, expected, rtol=1e-13, atol=1e-13)
 
 
 # ----------------------------------------------------------------------------- cold start

@@ -197,6 +197,7 @@ def raw_module(source: str):
 
 
 _gemm_scalars: dict = {}
+_cublas = None            # cupy_backends' cuBLAS binding, imported on the first CuPy gemm
 
 
 def gemm(m: int, n: int, k: int, a, b, out, transpose_a=False, transpose_b=False, beta=0.0, offsets=(0, 0, 0)):
@@ -208,10 +209,12 @@ def gemm(m: int, n: int, k: int, a, b, out, transpose_a=False, transpose_b=False
     NumPy: ``matmul`` on views. CuPy: one cuBLAS gemm on the pointers, no allocation, no copy,
     no check (the caller's shapes are trusted), for the recurrent kernels' per-step products.
     """
+    global _cublas
     a_offset, b_offset, out_offset = offsets
     if _cupy is not None and isinstance(out, _cupy.ndarray):
-        from cupy_backends.cuda.libs import cublas  # noqa: PLC0415 - CuPy's own cuBLAS binding
-
+        if _cublas is None:
+            from cupy_backends.cuda.libs import cublas as _cublas  # noqa: PLC0415 - CuPy's own binding
+        cublas = _cublas
         key = (out.dtype.char, beta)
         scalars = _gemm_scalars.get(key)
         if scalars is None:
