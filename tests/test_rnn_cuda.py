@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from tinygrad_rnn import backend
-from tinygrad_rnn.nn.recurrent import kernels as rnn_kernels, pointwise_cuda
+from tinygrad_rnn.nn.recurrent import kernels as rnn_kernels, pointwise_cuda, sequence_cuda
 from test_rnn_kernels import MODES, NAMES, loss_weights, make_problem, reference_sequence
 
 # ----------------------------------------------------------------------------- the interpreter
@@ -28,7 +28,6 @@ FUNCTION = re.compile(r'extern "C" __global__ void (\w+)\(([^)]*)\) \{(.*?)\n\}'
 DECLARATION = re.compile(r"const (index_t|int|bool|T) (\w+) = (.+)")
 STORE = re.compile(r"(\w+)\[([^\]]+)\] = (.+)")
 GUARD = re.compile(r"if \((.+)\) return")
-GEMM, GET_ARRAY_MODULE = backend.gemm, backend.get_array_module      # before any test wraps them
 
 
 def python_expression(expression, integer=False):
@@ -152,10 +151,32 @@ class CountingModule:
         return counted
 
 
+class CountingBackend:
+    """``backend`` as ``sequence_cuda`` sees it in these tests: its gemm calls, uploads and array operations
+    are appended to ``launches``."""
+
+    def __init__(self, launches):
+        self._launches = launches
+
+    def get_array_module(self, array):
+        return CountingModule(backend.get_array_module(array), self._launches)
+
+    def gemm(self, *args, **kwargs):
+        self._launches.append("gemm")
+        return backend.gemm(*args, **kwargs)
+
+    def to_device(self, *args):
+        self._launches.append("upload")
+        return backend.to_device(*args)
+
+    def __getattr__(self, name):
+        return getattr(backend, name)
+
+
 def use_emulated_cuda(monkeypatch, tmp_path, kernels=None):
     """Route the fused kernels through ``sequence_cuda`` on NumPy arrays, kernels run by the interpreter.
 
-    Returns the list every launch (kernel, gemm, array operation) appends its name to."""
+    Returns the list every launch (kernel, gemm, array operation, upload) appends its name to."""
     launches = []
     if kernels is not None:
         monkeypatch.setattr(pointwise_cuda, "KERNELS", kernels)
@@ -163,12 +184,7 @@ def use_emulated_cuda(monkeypatch, tmp_path, kernels=None):
     monkeypatch.setattr(pointwise_cuda, "_modules", {})
     monkeypatch.setattr(backend, "raw_module", lambda source: EmulatedModule(source, launches))
     monkeypatch.setattr(rnn_kernels, "uses_device_kernels", lambda xp: True)
-
-    def counted_gemm(*args, **kwargs):
-        launches.append("gemm")
-        return GEMM(*args, **kwargs)
-    monkeypatch.setattr(backend, "gemm", counted_gemm)
-    monkeypatch.setattr(backend, "get_array_module", lambda array: CountingModule(GET_ARRAY_MODULE(array), launches))
+    monkeypatch.setattr(sequence_cuda, "backend", CountingBackend(launches))
     return launches
 
 
@@ -294,15 +310,13 @@ def test_two_launches_per_time_step(monkeypatch, tmp_path, mode, padded):
 
 def test_launch_count_sees_an_extra_operation(monkeypatch, tmp_path):
     """The count must notice one array operation added to the per-step loop."""
-    from tinygrad_rnn.nn.recurrent import sequence_cuda
-
     kernel_class = pointwise_cuda.StepKernel
 
     class SlowerKernel(kernel_class):
         def __call__(self, *args):
-            backend.get_array_module(args[-1]).copyto(args[-1], args[-1])
+            sequence_cuda.backend.get_array_module(args[-1]).copyto(args[-1], args[-1])
             super().__call__(*args)
-    monkeypatch.setattr(sequence_cuda.pointwise_cuda, "StepKernel", SlowerKernel)
+    monkeypatch.setattr(pointwise_cuda, "StepKernel", SlowerKernel)
     short = launches_per_call(monkeypatch, tmp_path, "gru", 3, None)[0]
     long = launches_per_call(monkeypatch, tmp_path, "gru", 7, None)[0]
     assert len(long) - len(short) == 3 * 4

@@ -101,8 +101,8 @@ def sequence_forward(mode, x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_h
     c0 = (xp.zeros((batch, hidden), dtype) if c0 is None else _contiguous(xp, c0, dtype)) if lstm else None
     host_lengths = check_lengths(lengths, steps, batch)
     int32 = backend.numpy.int32
-    device_lengths = (xp.full((batch,), steps, int32) if host_lengths is None
-                      else xp.asarray(host_lengths.astype(int32)))
+    device_lengths = (xp.full((batch,), steps, int32) if host_lengths is None      # no upload when not padded
+                      else backend.to_device(host_lengths.astype(int32), backend.device_of(x)))
     zero_bias = xp.zeros(width, dtype) if bias_ih is None or bias_hh is None else None
     b_ih = zero_bias if bias_ih is None else _contiguous(xp, bias_ih, dtype)
     b_hh = zero_bias if bias_hh is None else _contiguous(xp, bias_hh, dtype)
