@@ -111,7 +111,8 @@ class EmulatedFunction:
                 env[name] = eval(python_expression(expression, kind in ("index_t", "int")), env)  # noqa: S307
             elif store:
                 target, index, expression = store.groups()
-                env[target][eval(python_expression(index, True), env)] = eval(python_expression(expression), env)  # noqa: S307
+                value = eval(python_expression(expression), env)  # noqa: S307
+                env[target][eval(python_expression(index, True), env)] = value  # noqa: S307
             else:
                 raise AssertionError(f"{self.name}: the interpreter does not know {statement!r}")
         races = [race for array in traced for race in array.races(env["idx"])]
