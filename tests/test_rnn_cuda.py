@@ -19,7 +19,7 @@ import types
 import numpy as np
 import pytest
 
-from tinygrad_rnn import backend
+from tinygrad_rnn import backend, profiler
 from tinygrad_rnn.nn.recurrent import kernels as rnn_kernels, pointwise_cuda, sequence_cuda
 from test_rnn_kernels import MODES, NAMES, loss_weights, make_problem, reference_sequence
 
@@ -415,8 +415,28 @@ def test_gemm_on_cuda_calls_cublas_as_the_numpy_branch_computes(monkeypatch, tra
     monkeypatch.setattr(backend, "_cupy", types.SimpleNamespace(
         ndarray=FakeDeviceArray, cuda=types.SimpleNamespace(device=types.SimpleNamespace(get_cublas_handle=lambda: 1))))
     monkeypatch.setattr(backend, "_cublas", FakeCublas(fakes))
-    assert backend.gemm(m, n, k, *fakes, transpose_a, transpose_b, beta, offsets) is fakes[2]
+    with profiler.record() as counts:
+        assert backend.gemm(m, n, k, *fakes, transpose_a, transpose_b, beta, offsets) is fakes[2]
     np.testing.assert_allclose(fakes[2].host, expected, rtol=1e-13, atol=1e-13)
+    assert counts.launches == 1
+
+
+def test_raw_module_kernels_count_launches(monkeypatch):
+    """The profiler sees the recurrent kernels' launches on a GPU (CuPy has no hook of its own)."""
+    class FakeCupy:
+        class RawModule:
+            def __init__(self, code):
+                self.code = code
+
+            def get_function(self, name):
+                return lambda grid, block, args: f"{name} launched"
+
+    monkeypatch.setattr(backend, "_load_cupy", lambda: FakeCupy)
+    function = backend.raw_module("source").get_function("tinygrad_rnn_gru_forward")
+    with profiler.record() as counts:
+        assert function((1,), (256,), ()) == "tinygrad_rnn_gru_forward launched"
+        function((1,), (256,), ())
+    assert counts.launches == 2
 
 
 # ----------------------------------------------------------------------------- cold start

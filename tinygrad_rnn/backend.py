@@ -192,8 +192,23 @@ class _CountedKernel:
 
 
 def raw_module(source: str):
-    """A CuPy RawModule of CUDA C ``source`` (compiled on the first ``get_function``); CuPy only."""
-    return _require_cupy().RawModule(code=source)
+    """A CuPy RawModule of CUDA C ``source`` (compiled on the first ``get_function``); CuPy only.
+
+    Its functions' calls are kernel launches, counted by the profiler.
+    """
+    return _CountedModule(_require_cupy().RawModule(code=source))
+
+
+class _CountedModule:
+    """A CuPy RawModule whose functions count their launches (``get_function`` wraps them)."""
+
+    __slots__ = ("module",)
+
+    def __init__(self, module):
+        self.module = module
+
+    def get_function(self, name: str):
+        return _CountedKernel(self.module.get_function(name))
 
 
 _gemm_scalars: dict = {}
@@ -207,7 +222,8 @@ def gemm(m: int, n: int, k: int, a, b, out, transpose_a=False, transpose_b=False
     read as flat memory from the element ``offsets`` ``(a, b, out)``: ``a`` holds ``(m, k)``
     (``(k, m)`` when ``transpose_a``), ``b`` holds ``(k, n)`` (``(n, k)`` when ``transpose_b``).
     NumPy: ``matmul`` on views. CuPy: one cuBLAS gemm on the pointers, no allocation, no copy,
-    no check (the caller's shapes are trusted), for the recurrent kernels' per-step products.
+    no check (the caller's shapes are trusted), for the recurrent kernels' per-step products;
+    the profiler counts it as a launch.
     """
     global _cublas
     a_offset, b_offset, out_offset = offsets
@@ -215,6 +231,8 @@ def gemm(m: int, n: int, k: int, a, b, out, transpose_a=False, transpose_b=False
         if _cublas is None:
             from cupy_backends.cuda.libs import cublas as _cublas  # noqa: PLC0415 - CuPy's own binding
         cublas = _cublas
+        if profiler.enabled:
+            profiler.count_launch()
         key = (out.dtype.char, beta)
         scalars = _gemm_scalars.get(key)
         if scalars is None:
