@@ -131,6 +131,34 @@ class EmulatedModule:
         return EmulatedFunction(name, *self.functions[name], self.counter)
 
 
+# the ElementwiseKernel interpreter (the engine's other CuPy kernels, e.g. the Adam step of test_optim_flat.py)
+def _elementwise_expression(expression):
+    expression = re.sub(r"\bT\((\d+)\)", r"\1", expression)
+    expression = re.sub(r"\b(exp|tanh)\(", r"np.\1(", expression)
+    match = re.fullmatch(r"(.+?)\?(.+):(.+)", expression)
+    if match:
+        expression = "np.where({}, {}, {})".format(*(part.strip() for part in match.groups()))
+    return expression
+
+
+def emulated_kernel(in_params, out_params, operation, name):
+    """A stand-in for ``cupy.ElementwiseKernel`` that evaluates ``operation`` with NumPy, vectorised."""
+    in_names = [p.split()[-1] for p in in_params.split(",")]
+    out_names = [p.split()[-1] for p in out_params.split(",")]
+
+    def run(*arrays):
+        env = {"np": np}
+        env.update({n: np.array(a) for n, a in zip(in_names + out_names, arrays)})
+        for statement in filter(None, (s.strip() for s in operation.split(";"))):
+            declarations = statement[2:].split(",") if statement.startswith("T ") else [statement]
+            for declaration in declarations:
+                target, expression = (part.strip() for part in declaration.split("=", 1))
+                env[target] = eval(_elementwise_expression(expression), env)  # noqa: S307 - our own kernel source
+        for out_name, array in zip(out_names, arrays[len(in_names):]):
+            np.copyto(array, np.broadcast_to(env[out_name], array.shape))
+    return run
+
+
 class CountingModule:
     """The array module with every call counted, except allocations and host-side type queries."""
 
