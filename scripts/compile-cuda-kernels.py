@@ -1,4 +1,4 @@
-"""Compile the CUDA kernels of ``tinygrad_rnn/nn/recurrent/pointwise_cuda.py`` with NVRTC, no GPU needed.
+"""Compile the engine's CUDA kernels with NVRTC, no GPU needed: the recurrent kernels and the Adam step.
 
 Most machines this project runs on have no GPU, so the CUDA tests skip and a kernel that does
 not compile goes unnoticed (the old elementwise LSTM kernels once named a gate parameter ``i``,
@@ -9,14 +9,17 @@ and double exactly as the engine builds it, with NVRTC alone and CuPy's own comp
     python -m venv ../venv-cupy && ../venv-cupy/bin/pip install numpy cupy-cuda12x nvidia-cuda-nvrtc-cu12
     PYTHONPATH=. ../venv-cupy/bin/python scripts/compile-cuda-kernels.py
 
-It checks that the source compiles and that every kernel of ``pointwise_cuda.KERNELS`` is in
-it, not what they compute (``tests/test_rnn_cuda.py`` runs their arithmetic through a NumPy
-interpreter; ``scripts/gpu-check.sh`` runs them on a GPU). Warnings are printed too.
+The Adam step (``optim/adam.py``) is a CuPy ElementwiseKernel: it is wrapped the way CuPy
+wraps one (below). The script checks that the sources compile and that every kernel of
+``pointwise_cuda.KERNELS`` is in the PTX, not what they compute (``tests/test_rnn_cuda.py``
+runs their arithmetic through NumPy interpreters; ``scripts/gpu-check.sh`` runs them on a
+GPU). Warnings are printed too.
 Exit status: 0 when every source compiles, 1 otherwise, 2 when CuPy or NVRTC is missing.
 """
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 try:
     import cupy
@@ -25,16 +28,46 @@ except ImportError as error:
     sys.exit(f"compile-cuda-kernels: needs CuPy and NVRTC ({error}); see the docstring for the install line")
 
 from tinygrad_rnn.nn.recurrent import pointwise_cuda
+from tinygrad_rnn.optim import adam
 
 # what cupy.RawModule passes NVRTC by default (plus an architecture: there is no GPU to ask)
 OPTIONS = ["-ftz=true", "-arch=compute_80"]
+INCLUDE = Path(cupy.__file__).parent / "_core" / "include"
+
+# the engine's ElementwiseKernels: name -> (in_params, out_params, operation)
+ELEMENTWISE = {"adam": adam._KERNEL_SOURCE, "adam_amsgrad": adam._AMSGRAD_KERNEL_SOURCE}
+ELEMENTWISE_WRAPPER = """#include <cupy/carray.cuh>
+typedef {ctype} T;
+extern "C" __global__ void {name}({params}) {{
+  #pragma unroll 1
+  CUPY_FOR(i, _ind.size()) {{
+    _ind.set(i);
+{references}
+{operation};
+  }}
+}}
+"""
 
 
-def compile_source(source, filename):
+def elementwise_source(name, in_params, out_params, operation, ctype):
+    """An ElementwiseKernel's source wrapped the way CuPy wraps it (a ``CUPY_FOR(i, ...)`` loop over
+    ``CArray`` arguments, one reference per parameter); followed by hand, so it can drift from a future CuPy."""
+    params, references = [], []
+    for spec, const in ((in_params, "const "), (out_params, "")):
+        for param in spec.split(","):
+            param_name = param.split()[-1]
+            params.append(f"{const}CArray<{ctype}, 2, 1, 1> _raw_{param_name}")
+            references.append(f"    {const}T &{param_name} = _raw_{param_name}[_ind.get()];")
+    params.append("CIndexer<2, 1> _ind")
+    return ELEMENTWISE_WRAPPER.format(ctype=ctype, name="tinygrad_rnn_" + name, params=", ".join(params),
+                                      references="\n".join(references), operation=operation)
+
+
+def compile_source(source, filename, options=()):
     """``(errors, warnings, kernel names in the PTX)`` of NVRTC on ``source``."""
     program = nvrtc.createProgram(source, filename, [], [])
     try:
-        nvrtc.compileProgram(program, OPTIONS)
+        nvrtc.compileProgram(program, OPTIONS + list(options))
     except nvrtc.NVRTCError:
         log = nvrtc.getProgramLog(program).splitlines()
         return [line.strip() for line in log if "error" in line], [], []
@@ -62,6 +95,12 @@ def main():
         print(f"recurrent kernels {ctype:6s} {status}")
         for warning in warnings:
             print(f"    {warning}")
+    for name, (in_params, out_params, operation) in ELEMENTWISE.items():
+        for ctype in pointwise_cuda.CTYPES.values():
+            source = elementwise_source(name, in_params, out_params, operation, ctype)
+            errors, warnings, _ = compile_source(source, f"{name}_{ctype}.cu", [f"-I{INCLUDE}", "--std=c++17"])
+            failures += bool(errors)
+            print(f"{name:17s} {ctype:6s} " + ("FAILS: " + " | ".join(errors) if errors else "compiles"))
     print(f"compile-cuda-kernels: {failures} failure(s)")
     return 1 if failures else 0
 
