@@ -21,7 +21,8 @@ __all__ = [
     "set_default_device", "get_default_device", "normalize_device",
     "cuda_available", "scatter_add", "as_numpy", "is_array",
     "manual_seed", "get_rng_state", "set_rng_state", "rng",
-    "elementwise_kernel", "item", "cuda_device_count", "use_cuda_device", "cuda_stream_pointer", "nccl_module",
+    "elementwise_kernel", "item", "raw_module", "gemm", "cuda_device_count", "use_cuda_device",
+    "cuda_stream_pointer", "nccl_module",
 ]
 
 _cupy = None
@@ -188,6 +189,77 @@ class _CountedKernel:
 
     def __getattr__(self, name):
         return getattr(self.kernel, name)
+
+
+def raw_module(source: str):
+    """A CuPy RawModule of CUDA C ``source`` (compiled on the first ``get_function``); CuPy only.
+
+    Its functions' calls are kernel launches, counted by the profiler.
+    """
+    return _CountedModule(_require_cupy().RawModule(code=source))
+
+
+class _CountedModule:
+    """A CuPy RawModule whose functions count their launches (``get_function`` wraps them)."""
+
+    __slots__ = ("module",)
+
+    def __init__(self, module):
+        self.module = module
+
+    def get_function(self, name: str):
+        return _CountedKernel(self.module.get_function(name))
+
+
+_gemm_scalars: dict = {}
+_cublas = None            # cupy_backends' cuBLAS binding, imported on the first CuPy gemm
+
+
+def gemm(m: int, n: int, k: int, a, b, out, transpose_a=False, transpose_b=False, beta=0.0, offsets=(0, 0, 0)):
+    """``out (m, n) = op(a) (m, k) @ op(b) (k, n) + beta * out`` in row-major order, in place.
+
+    ``a``, ``b``, ``out``: C-contiguous arrays of one backend and dtype (float32/float64),
+    read as flat memory from the element ``offsets`` ``(a, b, out)``: ``a`` holds ``(m, k)``
+    (``(k, m)`` when ``transpose_a``), ``b`` holds ``(k, n)`` (``(n, k)`` when ``transpose_b``).
+    NumPy: ``matmul`` on views. CuPy: one cuBLAS gemm on the pointers, no allocation, no copy,
+    no check (the caller's shapes are trusted), for the recurrent kernels' per-step products;
+    the profiler counts it as a launch.
+    """
+    global _cublas
+    a_offset, b_offset, out_offset = offsets
+    if _cupy is not None and isinstance(out, _cupy.ndarray):
+        if _cublas is None:
+            from cupy_backends.cuda.libs import cublas as _cublas  # noqa: PLC0415 - CuPy's own binding
+        cublas = _cublas
+        if profiler.enabled:
+            profiler.count_launch()
+        key = (out.dtype.char, beta)
+        scalars = _gemm_scalars.get(key)
+        if scalars is None:
+            scalars = _gemm_scalars[key] = (numpy.array(1.0, out.dtype), numpy.array(beta, out.dtype))
+        call = cublas.sgemm if out.dtype.char == "f" else cublas.dgemm
+        handle = _cupy.cuda.device.get_cublas_handle()
+        cublas.setPointerMode(handle, cublas.CUBLAS_POINTER_MODE_HOST)
+        size = out.itemsize
+        # row-major out = op(a) op(b) is column-major out^T = op(b)^T op(a)^T
+        call(handle, cublas.CUBLAS_OP_T if transpose_b else cublas.CUBLAS_OP_N,
+             cublas.CUBLAS_OP_T if transpose_a else cublas.CUBLAS_OP_N, n, m, k, scalars[0].ctypes.data,
+             b.data.ptr + b_offset * size, k if transpose_b else n, a.data.ptr + a_offset * size,
+             m if transpose_a else k, scalars[1].ctypes.data, out.data.ptr + out_offset * size, n)
+        return out
+    if not (a.flags.c_contiguous and b.flags.c_contiguous and out.flags.c_contiguous):
+        raise ValueError("gemm reads and writes flat memory: pass C-contiguous arrays")
+    a_view = a.reshape(-1)[a_offset:a_offset + m * k]
+    a_view = a_view.reshape(k, m).T if transpose_a else a_view.reshape(m, k)
+    b_view = b.reshape(-1)[b_offset:b_offset + k * n]
+    b_view = b_view.reshape(n, k).T if transpose_b else b_view.reshape(k, n)
+    out_view = out.reshape(-1)[out_offset:out_offset + m * n].reshape(m, n)
+    if beta == 0.0:
+        numpy.matmul(a_view, b_view, out=out_view)
+    else:
+        out_view *= beta
+        out_view += a_view @ b_view
+    return out
 
 
 # ---------------------------------------------------------------- for tinygrad_rnn.distributed

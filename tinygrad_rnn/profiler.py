@@ -23,9 +23,11 @@ What is counted, and where the hooks sit:
   list) turned into a tensor's array by ``backend.to_device`` (so ``Tensor(...)``,
   ``Tensor.to``, random factories, the scalar in ``x * 2``).
 - ``launches``: CUDA kernels launched by the engine's own CuPy kernels (those made with
-  ``backend.elementwise_kernel``). CuPy offers no hook that sees the launches of its own
-  array operations, reductions or cuBLAS calls (only an external profiler with CUPTI, such
-  as Nsight Systems, does), so those are not in this number; on the CPU it stays 0.
+  ``backend.elementwise_kernel`` or ``backend.raw_module``) and its own cuBLAS calls
+  (``backend.gemm``, the recurrent kernels' per-step products). CuPy offers no hook that
+  sees the launches of its own array operations, reductions or cuBLAS calls (only an
+  external profiler with CUPTI, such as Nsight Systems, does), so those are not in this
+  number; on the CPU it stays 0.
 
 The code paths are the same on the CPU and on CUDA, so the counts are too, and counts
 pinned by tests on a CPU-only machine hold on a GPU. That is why the CPU counts a sync or

@@ -9,9 +9,10 @@ Read from the top (the user's view) down (the arithmetic):
   sequence (``composed_sequence``/``fused_sequence``), same arguments, same numbers: ``composed`` from
   engine ops (the readable reference, autograd derives BPTT), ``fused`` as autograd Functions with a
   hand-written backward;
-- ``kernels``: the fused Functions' forward and BPTT backward on raw arrays (matrix products, masks);
-- ``pointwise``: one step's gate arithmetic in place, NumPy (the reference); ``pointwise_cuda``: its
-  CuPy elementwise-kernel twin, tested against it;
+- ``kernels``: the fused Functions' forward and BPTT backward on raw arrays (matrix products, masks),
+  NumPy, the reference; CuPy arrays go on to ``sequence_cuda``, the same on CUDA in two launches per step;
+- ``pointwise``: one step's gate arithmetic in place, NumPy (the reference); ``pointwise_cuda``: the
+  same arithmetic as the CUDA kernels ``sequence_cuda`` launches, tested against it;
 - ``workspace``: the pool the kernels recycle their large buffers through.
 """
 from .cells import GRUCell, LSTMCell, RNNCell

@@ -1,7 +1,9 @@
 """Fused whole-sequence and single-step recurrent kernels on raw arrays (NumPy or CuPy).
 
 No autograd here: plain functions on arrays that ``fused`` wraps into
-engine Functions. One layer, one direction per call.
+engine Functions. One layer, one direction per call. CuPy arrays go to
+``sequence_cuda`` (same arguments and returns, a layout and a step made for the GPU);
+what follows describes the NumPy path, the reference.
 
 Modes, gate layouts and weight shapes: see ``gates``. The dtype follows the inputs
 (float32 or float64).
@@ -9,7 +11,7 @@ Modes, gate layouts and weight shapes: see ``gates``. The dtype follows the inpu
 How the work is laid out (the speed comes from this, see ``bench/rnn_kernels.py``):
 
 - gates live slot-major in one ``(G, T, B, H)`` buffer, so each gate of each step is
-  a contiguous ``(B, H)`` block (fast NumPy ufuncs, plain CuPy elementwise kernels);
+  a contiguous ``(B, H)`` block (fast NumPy ufuncs);
   the matrix products are batched over the ``G`` gates (``matmul`` on stacks).
 - forward: the input projection of all ``T`` steps is one product
   ``(T*B, I) @ (I, H)`` per gate, both biases folded in; each step adds one recurrent
@@ -37,7 +39,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ... import backend
-from . import workspace
+from . import sequence_cuda, workspace
 from .gates import check_mode
 from .lengths import check_lengths
 from .pointwise import StepBuffers, make_pointwise
@@ -79,6 +81,11 @@ class SavedSequence:
     hidden_n: Any
     padded: list | None
     consumed: bool = False
+
+
+def uses_device_kernels(xp) -> bool:
+    """Whether arrays of ``xp`` go to ``sequence_cuda`` (CuPy) rather than the NumPy path below."""
+    return xp is not backend.numpy
 
 
 def _padding(xp, lengths, steps, batch):
@@ -141,6 +148,9 @@ def sequence_forward(mode, x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_h
     """
     check_mode(mode)
     xp = backend.get_array_module(x)
+    if uses_device_kernels(xp):
+        return sequence_cuda.sequence_forward(mode, x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, lengths,
+                                              reverse, need_grad)
     dtype = xp.result_type(x, weight_ih, weight_hh)
     x, weight_ih, weight_hh = (a.astype(dtype, copy=False) for a in (x, weight_ih, weight_hh))
     steps, batch, _ = x.shape
@@ -216,6 +226,8 @@ def sequence_backward(saved, grad_output=None, grad_h_n=None, grad_c_n=None, ret
     grad_weight_hh, grad_bias_ih, grad_bias_hh`` (bias gradients ``None`` where the bias
     was ``None``). Overwrites ``saved``'s gate buffers unless ``retain_saved``.
     """
+    if isinstance(saved, sequence_cuda.DeviceSaved):
+        return sequence_cuda.sequence_backward(saved, grad_output, grad_h_n, grad_c_n, retain_saved)
     if saved.consumed:
         raise RuntimeError("this forward's saved buffers were already used by a backward pass; "
                            "pass retain_saved=True to the first backward to run it twice")

@@ -4,7 +4,7 @@
 one recurrent product per step, the weight gradients after the loop); the
 objects here do the pointwise rest of one step, forward and backward, in place
 in preallocated buffers that :class:`StepBuffers` names. ``pointwise_cuda`` has
-the same classes as CuPy elementwise kernels.
+the same arithmetic as CUDA kernels (in the time-major layout of ``sequence_cuda``).
 
 Gates are stored *slot-major*: one step's gates are a ``(G, B, H)`` view, gate
 ``k`` being the contiguous ``(B, H)`` block ``gates[k]`` (PyTorch's row block
@@ -34,7 +34,6 @@ multiplies by the scale itself.
 """
 from __future__ import annotations
 
-from ... import backend
 from .gates import SIGMOID_HALF, gate_offset, gate_scale
 
 
@@ -232,16 +231,12 @@ class RNNPointwise:
 
 
 def make_pointwise(mode, xp, batch, hidden_size, dtype, fold_scale=False, bias_hn=None, empty=None):
-    """The step object for ``mode`` on ``xp`` (CuPy gets the elementwise-kernel twin from ``pointwise_cuda``).
+    """The NumPy step object for ``mode`` (the CUDA path runs ``pointwise_cuda``'s kernels from ``sequence_cuda``).
 
     ``fold_scale``: the caller folds ``folded_scale`` into the weights (see the module
     docstring); ``bias_hn`` ``(H,)``: the GRU's ``b_hn`` or ``None``; ``empty(shape, dtype)``
     allocates the scratch buffers (default ``xp.empty``).
     """
-    if xp is not backend.numpy:
-        from . import pointwise_cuda  # noqa: PLC0415 - only on GPU
-
-        return pointwise_cuda.make_pointwise(mode, xp, hidden_size, dtype, bias_hn=bias_hn)
     empty = empty or xp.empty
     if mode == "lstm":
         return LSTMPointwise(xp, batch, hidden_size, dtype, fold_scale, empty)
