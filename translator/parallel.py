@@ -9,7 +9,7 @@ ranks; :class:`MPIWorld` answers over ``tinygrad_rnn.distributed``. Why the resu
   and the same batch plan; of each global batch (``--batch-size`` examples, sorted by length) rank r
   takes rows r, r+N, r+2N, ..., so the shares have similar lengths and no rank waits long;
 - a rank's loss is the sum of its target tokens' cross-entropies divided by the *global* batch's
-  target tokens, and the gradients are summed (one all-reduce per 25 MB bucket), so every rank
+  target tokens, and the gradients are summed (one all-reduce of the flat gradient buffer), so every rank
   holds the gradient of the whole batch's mean loss; clipping and Adam then run on every rank on
   equal gradients and the weights stay equal. With dropout off, N ranks take the steps one process
   takes, up to the order of floating-point sums;
