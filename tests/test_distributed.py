@@ -90,7 +90,7 @@ def test_two_ranks_train_an_lstm_exactly_like_one_rank_with_the_same_global_batc
 
 
 @needs_mpi
-@pytest.mark.parametrize("mode", ["raise", "exit", "kill"])
+@pytest.mark.parametrize("mode", ["raise", "exit", "kill", "alone"])
 def test_a_failing_rank_ends_the_whole_job_quickly(mode):
     started = time.perf_counter()
     finished = run_mpi(2, [MPI_PROGRAMS / "failure.py", mode], timeout=60)  # a hang raises TimeoutExpired
@@ -98,8 +98,16 @@ def test_a_failing_rank_ends_the_whole_job_quickly(mode):
     assert finished.returncode != 0
     assert "finished every step" not in finished.stdout
     expected = {"raise": "RuntimeError: rank 1 failed on purpose", "exit": "rank 1 exits with status 3",
-                "kill": "Killed"}[mode]
+                "kill": "Killed", "alone": "rank 1 failed, every rank failed: False"}[mode]
     assert expected in finished.stdout + finished.stderr
+
+
+@needs_mpi
+def test_ranks_that_all_fail_agree_and_end_normally():
+    finished = run_mpi(2, [MPI_PROGRAMS / "failure.py", "together"], timeout=60)
+    assert finished.returncode == 4, finished.stdout + finished.stderr
+    assert "rank 0: every rank failed: True" in finished.stdout and "rank 1: every rank failed: True" in finished.stdout
+    assert "Abort" not in finished.stderr
 
 
 @pytest.mark.cuda

@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import sys
+import time
 from typing import Iterator
 
 from . import backend
@@ -39,8 +40,9 @@ from .backend import get_default_device
 from .tensor import Tensor
 
 __all__ = ["init", "is_available", "is_initialized", "get_backend", "get_rank", "get_world_size",
-           "get_local_rank", "barrier", "all_reduce", "broadcast", "abort", "abort_on_failure",
-           "destroy_process_group", "ReduceOp", "INSTALL_HINT"]
+           "get_local_rank", "barrier", "all_reduce", "broadcast", "all_gather_object", "broadcast_object_list",
+           "abort", "abort_at_exit", "abort_on_failure", "all_failed", "exit_code_of", "destroy_process_group", "ReduceOp",
+           "INSTALL_HINT"]
 
 INSTALL_HINT = 'pip install "tinygrad-rnn[mpi]"'
 
@@ -64,6 +66,8 @@ class _Group:
     world_size: int
     local_rank: int
     backend: str
+    local_size: int = 1
+    failure_comm: object = None  # a private copy of comm: failing ranks meet there (see all_failed)
     nccl: object = None  # cupy.cuda.nccl
     nccl_comm: object = None  # its NcclCommunicator over the same ranks
 
@@ -95,17 +99,21 @@ def init(backend: str | None = None) -> None:
     Args:
         backend: ``"mpi"`` or ``"nccl"`` (CUDA tensors GPU to GPU); ``None`` picks ``"nccl"`` when
             the default device is ``"cuda"``, else ``"mpi"``. A second call with the same backend
-            does nothing.
+            does nothing; ``init("nccl")`` after ``init("mpi")`` adds NCCL (a program may start MPI
+            first, before it knows its device).
     Raises:
         RuntimeError: MPI (or, for ``"nccl"``, CuPy with NCCL) is not installed, more ranks share a
-            node than it has GPUs, or the group was already set up with another backend.
+            node than it has GPUs, or the group was already set up with NCCL and ``"mpi"`` is asked.
     """
     global _group
     chosen = backend or ("nccl" if get_default_device() == "cuda" else "mpi")
     if chosen not in ("mpi", "nccl"):
         raise ValueError(f"unknown backend {chosen!r}: use 'mpi' or 'nccl'")
     if _group is not None:
-        if _group.backend != chosen:
+        if _group.backend == "mpi" and chosen == "nccl":
+            _init_nccl(_group, _group.local_size)
+            _group.backend = "nccl"
+        elif _group.backend != chosen:
             raise RuntimeError(f"the process group is already set up with backend {_group.backend!r}; call "
                                f"destroy_process_group() before init(backend={chosen!r})")
         return
@@ -116,11 +124,12 @@ def init(backend: str | None = None) -> None:
     local_rank = node.Get_rank()
     local_size = node.Get_size()
     node.Free()
-    group = _Group(MPI, comm, rank, world_size, local_rank, chosen)
+    group = _Group(MPI, comm, rank, world_size, local_rank, "mpi", local_size, failure_comm=comm.Dup())
     if world_size > 1:
         _abort_on_uncaught_exceptions(comm)
     if chosen == "nccl":
         _init_nccl(group, local_size)
+        group.backend = "nccl"
     _group = group
 
 
@@ -199,6 +208,26 @@ def abort(message: str | None = None, exit_code: int = 1) -> None:
     group.comm.Abort(exit_code)
 
 
+def abort_at_exit(exit_code: int = 1) -> None:
+    """When Python exits, call ``MPI_Abort(exit_code)`` instead of finalising MPI (ends every rank then)."""
+    group = _group
+    if group is None or group.world_size == 1 or not exit_code:
+        return
+    set_abort_status = getattr(group.mpi, "_set_abort_status", None)  # mpi4py >= 4
+    if set_abort_status is not None:
+        set_abort_status(exit_code)
+    else:
+        group.comm.Abort(exit_code)
+
+
+def exit_code_of(error: BaseException) -> int:
+    """The status a process ends with when ``error`` leaves it (SystemExit's code, 130 for Ctrl-C, else 1)."""
+    if isinstance(error, SystemExit):
+        code = error.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
+    return 130 if isinstance(error, KeyboardInterrupt) else 1
+
+
 @contextlib.contextmanager
 def abort_on_failure() -> Iterator[None]:
     """Any exception leaving the block, ``sys.exit(code)`` with a non-zero code included, ends every rank.
@@ -209,16 +238,28 @@ def abort_on_failure() -> Iterator[None]:
     try:
         yield
     except BaseException as error:
-        status = error.code if isinstance(error, SystemExit) else (130 if isinstance(error, KeyboardInterrupt) else 1)
-        if not isinstance(status, int):
-            status = 0 if status is None else 1
-        if status and _group is not None and _group.world_size > 1:
-            set_abort_status = getattr(_group.mpi, "_set_abort_status", None)  # mpi4py >= 4
-            if set_abort_status is not None:
-                set_abort_status(status)  # mpi4py calls MPI_Abort(status) at exit instead of MPI_Finalize
-            else:
-                _group.comm.Abort(status)
+        abort_at_exit(exit_code_of(error))
         raise
+
+
+def all_failed(grace: float) -> bool:
+    """Called by a rank that failed: did every rank fail? (True when all of them call this within ``grace`` s.)
+
+    An error that every rank meets (bad input they all read) can end every rank normally, reported
+    once; an error only some ranks meet must abort, or the others wait in a collective for ever.
+    The ranks meet in a non-blocking barrier on a private copy of the communicator, so a rank that
+    is still inside a collective of the program is not confused by it. True at once in a world of one.
+    """
+    group = _require_group()
+    if group.world_size == 1:
+        return True
+    request = group.failure_comm.Ibarrier()
+    deadline = time.monotonic() + grace
+    while not request.Test():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True
 
 
 # ---------------------------------------------------------------- collectives
@@ -266,6 +307,20 @@ def broadcast(tensor: Tensor, src: int = 0) -> None:
         group.comm.Bcast(host.reshape(-1).view(backend.numpy.uint8), root=src)
         contiguous = host
     _write_back(array, contiguous)
+
+
+def all_gather_object(object_list: list, obj) -> None:
+    """Fill ``object_list`` (of world-size length) with every rank's ``obj``, in rank order (pickled over MPI)."""
+    group = _require_group()
+    if len(object_list) != group.world_size:
+        raise ValueError(f"object_list must have world_size={group.world_size} entries, got {len(object_list)}")
+    object_list[:] = group.comm.allgather(obj)
+
+
+def broadcast_object_list(object_list: list, src: int = 0) -> None:
+    """Replace the entries of ``object_list`` with rank ``src``'s (any picklable objects), in place."""
+    group = _require_group()
+    object_list[:] = group.comm.bcast(list(object_list), root=src)
 
 
 def _contiguous(array):

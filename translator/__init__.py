@@ -27,6 +27,7 @@ The modules, in pipeline order (each imports, when it runs, only modules above i
                     plot            attention figures (optional matplotlib)
     training        config          TrainConfig: data, model and training options (CLI flags, TOML)
                     preparation     TrainConfig -> split, filtered, encoded data and vocabularies
+                    parallel        data-parallel training under mpiexec: shares, agreed stops, rank 0 writes
                     training        Trainer: the loop, dev evaluation, stops, exact resume
                     averaging       the mean of the last K epochs' weights (``translate average``)
     CLI             cli             ``translate train | run | evaluate | average | tune`` (``__main__``: ``python -m translator``)

@@ -366,18 +366,25 @@ class ModelDirectory:
         for leftover in self.path.glob(".*.tmp"):
             leftover.unlink(missing_ok=True)
 
-    def save_last(self, model, optimizer, scheduler, progress: dict) -> None:
-        """``last.npz``: everything :meth:`restore` needs to continue exactly (``progress``: JSON values)."""
+    def save_last(self, model, optimizer, scheduler, progress: dict, rank_rng: list | None = None) -> None:
+        """``last.npz``: everything :meth:`restore` needs to continue exactly (``progress``: JSON values).
+
+        ``rank_rng``: in data-parallel training, every rank's generator state (``rng`` is rank 0's);
+        see :mod:`translator.parallel`.
+        """
         from tinygrad_rnn import get_rng_state  # noqa: PLC0415
 
-        save_checkpoint(self.path / LAST_FILE, {
+        state = {
             "kind": "last",
             "model": dict(model.state_dict()),
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
             "rng": get_rng_state(),
             "progress": progress,
-        })
+        }
+        if rank_rng is not None:
+            state["rank_rng"] = rank_rng
+        save_checkpoint(self.path / LAST_FILE, state)
 
     def save_best(self, model, epoch: int, dev_bleu: float) -> None:
         """``best.npz``: the weights ``translate run`` loads, with the epoch and dev BLEU they reached."""

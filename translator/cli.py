@@ -36,6 +36,7 @@ from translator import checkpoint, noise
 from translator.config import DEFAULT_BEAM, FIELDS, build_config, read_config_file
 from translator.errors import PlotUnavailable, TranslatorError, UserError, decode_utf8, read_user_file
 from translator.options import flag_name, python_type
+from translator.parallel import launched_rank, on_every_rank, start_mpi
 
 INTERRUPTED_EXIT = 130  # 128 + SIGINT, as a shell reports a program Ctrl-C ended
 TERMINATED_EXIT = 143  # 128 + SIGTERM
@@ -44,6 +45,12 @@ MAX_BEAM, MAX_ALPHA = checkpoint.MAX_BEAM, checkpoint.MAX_ALPHA
 MAX_BATCH_SIZE = 1 << 16
 MAX_TOKENS_LIMIT = 1 << 20
 TRUNCATED_SHOWN = 10  # line numbers listed in the warning about truncated inputs
+
+def _say(message: str) -> None:
+    """Print on stderr, once per job: under ``mpiexec`` rank 0 speaks for every rank (translator.parallel)."""
+    if launched_rank() == 0:
+        click.echo(message, err=True)
+
 
 def _one_line(message: str) -> str:
     return "; ".join(part.strip() for part in str(message).splitlines() if part.strip())
@@ -90,10 +97,10 @@ class TranslateGroup(click.Group):
             hint = ""
             if isinstance(error, click.UsageError) and error.ctx is not None:
                 hint = f" (see '{error.ctx.command_path} --help')"
-            click.echo(f"translate: error: {_one_line(error.format_message())}{hint}", err=True)
+            _say(f"translate: error: {_one_line(error.format_message())}{hint}")
             sys.exit(error.exit_code)
         except (KeyboardInterrupt, click.Abort):
-            click.echo("translate: interrupted", err=True)
+            _say("translate: interrupted")
             sys.exit(INTERRUPTED_EXIT)
         sys.exit(result if isinstance(result, int) else 0)
 
@@ -212,6 +219,7 @@ class TrainCommand(SectionedCommand):
 @click.option("--progress/--no-progress", default=True, help="show the progress bar [default: on]")
 @_train_options
 @click.pass_context
+@on_every_rank
 @user_errors
 def train(ctx: click.Context, model_dir: Path, config_file: Path | None, resume: bool, overwrite: bool,
           progress: bool, **options) -> None:
@@ -219,8 +227,10 @@ def train(ctx: click.Context, model_dir: Path, config_file: Path | None, resume:
 
     Prints a progress bar (loss, target tokens/s), dev loss and dev BLEU after every epoch, and a
     final summary with the test BLEU. Ctrl-C stops after the current batch and saves: continue
-    with --resume.
+    with --resume. 'mpiexec -n N translate train ...' trains on N processes (data-parallel;
+    --batch-size stays the global batch); rank 0 prints and writes.
     """
+    start_mpi()
     if resume and overwrite:
         raise UserError("--resume continues the model in --model and --overwrite replaces it: choose one")
     given = {name: value for name, value in options.items()
@@ -241,15 +251,15 @@ def train(ctx: click.Context, model_dir: Path, config_file: Path | None, resume:
     except KeyboardInterrupt:
         if not trainer.began:
             kept = f"{last} is unchanged" if resume else "nothing was saved"
-            click.echo(f"translate: interrupted before training began: {kept}", err=True)
+            _say(f"translate: interrupted before training began: {kept}")
         else:
             kept = f"{last} keeps the last checkpoint" if last.exists() else "no checkpoint was saved"
-            click.echo(f"translate: interrupted again: quit without saving ({kept})", err=True)
+            _say(f"translate: interrupted again: quit without saving ({kept})")
         sys.exit(INTERRUPTED_EXIT)
     if result.stop_reason == StopReason.INTERRUPTED:
         terminated = trainer.stop_signal == signal.SIGTERM
-        click.echo(f"translate: {'terminated' if terminated else 'interrupted'}: saved {last}; continue with "
-                   f"'translate train --model {model_dir} --resume'", err=True)
+        _say(f"translate: {'terminated' if terminated else 'interrupted'}: saved {last}; continue with "
+             f"'translate train --model {model_dir} --resume'")
         sys.exit(TERMINATED_EXIT if terminated else INTERRUPTED_EXIT)
     lines = [f"training stopped: {str(result.stop_reason).replace('_', ' ')} after {result.epochs_completed} epoch(s) "
              f"in {result.seconds:.0f} s, {result.tokens_per_second:.0f} target tokens/s",
@@ -259,7 +269,8 @@ def train(ctx: click.Context, model_dir: Path, config_file: Path | None, resume:
         lines.append(f"test BLEU {result.test.bleu:.2f}, chrF {result.test.chrf:.2f} "
                      f"({result.test.sentences} sentences, beam {DEFAULT_BEAM}, "
                      f"{result.test.sentences_per_second:.0f} sentences/s)  [{result.test.bleu_signature}]")
-    click.echo("\n".join(lines))
+    if launched_rank() == 0:
+        click.echo("\n".join(lines))
 
 
 # ---------------------------------------------------------------- run

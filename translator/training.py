@@ -37,7 +37,7 @@ from tqdm import tqdm
 
 import tinygrad_rnn as tg
 from tinygrad_rnn import nn, optim
-from translator import checkpoint, footprint
+from translator import checkpoint, footprint, parallel
 from translator.batching import Batch, BatchIterator
 from translator.config import DEFAULT_BEAM, RESUME_OVERRIDABLE, TrainConfig
 from translator.errors import CheckpointError, ConfigError
@@ -179,6 +179,9 @@ class Trainer:
         progress: show the tqdm bar.
         after_step: called with the Progress after every optimiser step (tests use it to interrupt).
         evaluate_test: score the best model on the test split at the end.
+
+    Under ``mpiexec -n N`` the N ranks train one model data-parallel (:mod:`translator.parallel`):
+    rank 0 alone logs, shows the bar and writes the model directory.
     """
 
     def __init__(self, config: TrainConfig, model_dir: str | Path, *, resume: bool = False, overwrite: bool = False,
@@ -186,10 +189,11 @@ class Trainer:
                  progress: bool = True, after_step: Callable[[Progress], None] | None = None,
                  evaluate_test: bool = True):
         self.model_dir = Path(model_dir)
-        self.directory = checkpoint.ModelDirectory(model_dir)
+        self.directory = parallel.directory_for(checkpoint.ModelDirectory(model_dir))
         self.resume = resume
-        self.log = log
-        self.show_progress = progress
+        leader = parallel.launched_rank() == 0
+        self.log = log if leader else (lambda message: None)
+        self.show_progress = progress and leader
         self.after_step = after_step
         self.evaluate_test = evaluate_test
         self.stop_requested = False
@@ -219,6 +223,7 @@ class Trainer:
     def _build(self) -> None:
         """Data, model, optimiser and scheduler, fresh or restored from ``last.npz``."""
         config = self.config
+        self.world = parallel.world_for(config.device)  # under mpiexec: MPI (and NCCL) before any tensor
         self.device = tg.backend.normalize_device(config.device)
         if self.resume:
             self.directory.remove_temporaries()  # of writes a kill interrupted
@@ -232,7 +237,7 @@ class Trainer:
             self.directory.check_data(self.data.info["fingerprint"])
         footprint.check_fits(self.model_config, len(self.data.source_vocab), len(self.data.target_vocab), training=True)
 
-        tg.manual_seed(config.seed)
+        tg.manual_seed(config.seed)  # the same model on every rank
         self.model = Seq2Seq(self.model_config, len(self.data.source_vocab), len(self.data.target_vocab))
         self.model.to(self.device)
         self.optimizer = optim.Adam(self.model.parameters(), lr=config.lr)
@@ -250,14 +255,16 @@ class Trainer:
                 raise CheckpointError(f"checkpoint {self.model_dir / checkpoint.LAST_FILE} says batch "
                                       f"{self.progress.batch} of epoch {self.progress.epoch + 1}, which has only "
                                       f"{batches} batches; it does not belong to this run: retrain without --resume")
-        else:
+        self.world.start(self.model, config.seed, state, self.progress.step)
+        if state is None:
             # last.npz is written before config.json: from the first batch on, --resume has something to continue
             self.directory.create(self.data, self.model_config, config, first_checkpoint=self._save_last)
 
     # ---------------------------------------------------------------- checkpoints
     def _save_last(self) -> None:
         self._last_saved = time.perf_counter()
-        self.directory.save_last(self.model, self.optimizer, self.scheduler, dataclasses.asdict(self.progress))
+        self.directory.save_last(self.model, self.optimizer, self.scheduler, dataclasses.asdict(self.progress),
+                                 self.world.rng_states())
 
     def _save_best(self, dev_bleu: float) -> None:
         self.directory.save_best(self.model, self.progress.epoch, dev_bleu)
@@ -273,28 +280,45 @@ class Trainer:
                                label_smoothing=label_smoothing, teacher_forcing_ratio=teacher_forcing)
 
     def _train_step(self, batch: Batch) -> tg.Tensor:
-        """One optimiser step; returns the batch's mean loss, a 0-d Tensor left on the device (not read)."""
+        """One optimiser step on the global ``batch``; returns this rank's part of its mean loss per target
+        token, a 0-d Tensor left on the device (not read; the parts of all ranks add up to the batch's).
+
+        A rank's part is its share's summed loss divided by the whole batch's target tokens (its mean
+        times ``share tokens / batch tokens``, exactly the mean in a world of one), so the gradients of
+        all ranks add up to the gradient of the batch's mean loss.
+        """
         config = self.config
+        share, tokens = self.world.share(batch, self._epoch_examples)
         self.optimizer.zero_grad()
-        loss = self._loss(batch, config.label_smoothing, config.teacher_forcing)
-        loss.backward()
+        if share is None:  # a global batch smaller than the world leaves some ranks without rows
+            loss = tg.zeros((), device=self.device)
+        else:
+            loss = self._loss(share, config.label_smoothing, config.teacher_forcing)
+            if share.num_target_tokens != tokens:
+                loss = loss * (share.num_target_tokens / tokens)
+            loss.backward()
+        self.world.reduce_gradients(self.model.parameters())
         if config.clip > 0:
             nn.utils.clip_grad_norm_(self.model.parameters(), config.clip)
         self.optimizer.step()
-        return loss
+        return loss.detach()
 
     # ---------------------------------------------------------------- evaluation
     def dev_loss(self) -> float:
-        """Plain (unsmoothed) cross-entropy per target token on the dev split (read from the device once)."""
+        """Plain (unsmoothed) cross-entropy per target token on the dev split (read from the device once).
+
+        Each rank of a data-parallel run takes every N-th dev batch; the sums are added over the ranks.
+        """
         self.model.eval()
         total, tokens = LossSum(), 0
         with tg.no_grad():
-            for batch in BatchIterator(self.data.dev_examples, EVAL_BATCH_SIZE, shuffle=False,
-                                       max_tokens=EVAL_MAX_TOKENS).epoch():
+            for batch in self.world.mine(BatchIterator(self.data.dev_examples, EVAL_BATCH_SIZE, shuffle=False,
+                                                       max_tokens=EVAL_MAX_TOKENS).epoch()):
                 total.add(self._loss(batch, 0.0), batch.num_target_tokens)
                 tokens += batch.num_target_tokens
         self.model.train()
-        return total.read()[0] / max(tokens, 1)
+        total_loss, tokens = self.world.sum(total.read()[0], tokens)
+        return total_loss / max(tokens, 1)
 
     def translator(self) -> Translator:
         """A Translator over the model being trained (shares its weights)."""
@@ -305,7 +329,8 @@ class Trainer:
         self.model.eval()
         translator = self.translator()
         try:
-            return evaluate_pairs(lambda sentences: translator.translate(sentences, beam=beam), pairs)
+            return evaluate_pairs(self.world.sharded(lambda sentences: translator.translate(sentences, beam=beam)),
+                                  pairs)
         finally:
             self.model.train()
 
@@ -325,11 +350,19 @@ class Trainer:
         stop = None
         try:
             examples = noised_examples(self.data, config.source_noise, config.seed, progress.epoch)
+            self._epoch_examples = examples  # what this epoch's batches are made of (a rank rebuilds its share)
             for batch in self.batches.epoch(progress.epoch, start_batch=progress.batch, examples=examples):
-                if self.stop_requested:
+                # every rank stops (and saves) after the same batch: the flags of all ranks are OR-ed
+                interrupted, out_of_time, saving = self.world.any(
+                    self.stop_requested, self._out_of_time(started),
+                    time.perf_counter() - self._last_saved >= CHECKPOINT_SECONDS)
+                if saving and progress.batch > 0:
+                    self._read_losses(losses, check=True)
+                    self._save_last()
+                if interrupted:
                     stop = StopReason.INTERRUPTED
                     break
-                if self._out_of_time(started):
+                if out_of_time:
                     stop = StopReason.MAX_TIME
                     break
                 step_started = time.perf_counter()
@@ -348,14 +381,11 @@ class Trainer:
                 window_tokens += tokens
                 window_seconds += seconds
                 bar.update(1)
-                saving = time.perf_counter() - self._last_saved >= CHECKPOINT_SECONDS
-                if losses.steps >= LOSS_READ_EVERY or saving:
+                if losses.steps >= LOSS_READ_EVERY:
                     window_seconds += self._read_losses(losses, check=True)
                     postfix["loss"] = f"{progress.epoch_loss_sum / progress.epoch_tokens:.3f}"
                 postfix["target tok/s"] = f"{window_tokens / max(window_seconds, 1e-9):.0f}"
                 bar.set_postfix(postfix, refresh=False)
-                if saving:
-                    self._save_last()
                 if self.after_step is not None:
                     self.after_step(progress)
         except BaseException:
@@ -369,12 +399,16 @@ class Trainer:
     def _read_losses(self, losses: "LossSum", check: bool) -> float:
         """Add the losses summed on the device since the last read to the progress (one device->host read).
 
+        ``check``: also add the other ranks' parts (every rank reads at the same steps) and stop on a
+        non-finite loss. Without it (an exception is on its way) only this rank's part is added.
         Returns the seconds the read took, which count as training time: a GPU may still have
         been running the steps the host had queued.
         """
         started = time.perf_counter()
         total, steps = losses.read()
         seconds = time.perf_counter() - started
+        if check:
+            total = self.world.sum(total)[0]
         progress = self.progress
         progress.epoch_loss_sum += total
         progress.epoch_seconds += seconds
@@ -484,8 +518,9 @@ class Trainer:
                             stop = StopReason.MAX_TIME
             except KeyboardInterrupt:
                 # Raised between two batches (e.g. by after_step, or with no signal handler) the state
-                # is consistent and is saved; inside a step or on a second Ctrl-C it is not.
-                if self._in_step or self.stop_requested:
+                # is consistent and is saved; inside a step or on a second Ctrl-C it is not. With
+                # several ranks only the agreed stop is safe: the others are in the next step.
+                if self._in_step or self.stop_requested or self.world.size > 1:
                     raise
                 stop = StopReason.INTERRUPTED
             if stop is not None:

@@ -7,7 +7,7 @@ import numpy as np
 
 import tinygrad_rnn as tg
 import tinygrad_rnn.distributed as dist
-from tinygrad_rnn import nn
+from tinygrad_rnn import nn, optim
 from tinygrad_rnn.nn.parallel import DistributedDataParallel, all_reduce_gradients, broadcast_parameters
 
 dist.init()
@@ -86,10 +86,30 @@ np.testing.assert_array_equal(parameters[0].grad.numpy(), np.full((4, 3), 2.0, d
 assert parameters[1].grad is None
 np.testing.assert_array_equal(parameters[2].grad.numpy(), np.full((2, 4), 4.0, dtype=np.float32))
 
+# with an optimizer, its flat gradient buffer is reduced as it is: one call, the gradients its views
+optimizer = optim.SGD(model.parameters(), lr=0.1)
+(layout,) = optimizer._layouts_of(0)
+for index, parameter in enumerate(parameters):
+    parameter.grad = None if (index == 3 and rank == 0) else tg.Tensor(np.full(parameter.shape, rank + 1.0,
+                                                                               dtype=np.float32))
+assert model.reduce_gradients() == 1
+for index, (parameter, view) in enumerate(zip(parameters, layout.grad_views)):
+    assert parameter.grad.data is view
+    np.testing.assert_array_equal(parameter.grad.numpy(), np.full(parameter.shape, 1.0 if index == 3 else 1.5,
+                                                                  dtype=np.float32))  # mean; rank 0's missing: 0
+
 # float64 and float32 parameters never share a bucket; broadcast_parameters takes plain tensors too
 mixed = [tg.Tensor(np.full(3, rank, dtype=np.float64)), tg.Tensor(np.full(2, rank, dtype=np.float32))]
 broadcast_parameters(mixed, src=1)
 assert [tensor.numpy().tolist() for tensor in mixed] == [[1.0] * 3, [1.0] * 2]
 assert mixed[0].dtype == np.float64 and mixed[1].dtype == np.float32
+
+# object collectives: any picklable value
+gathered = [None] * size
+dist.all_gather_object(gathered, {"rank": rank, "text": "x" * rank})
+assert gathered == [{"rank": 0, "text": ""}, {"rank": 1, "text": "x"}]
+objects = [rank, f"from {rank}"]
+dist.broadcast_object_list(objects, src=1)
+assert objects == [1, "from 1"]
 
 print(f"rank {rank} of {size}: ok", flush=True)

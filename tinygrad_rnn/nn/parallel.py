@@ -23,12 +23,17 @@ Mean or sum (``op``):
     its share's part of the whole batch's gradient, and their sum is that gradient. Averaging here
     would divide by N once too often.
 
-Buckets: the gradients of each dtype and device are copied into flat buffers of at most
-``bucket_cap_mb`` megabytes (25, DDP's default) and each buffer is reduced with one call, because a
-collective costs a fixed latency per call on top of its bytes; a translator model of a few million
-parameters needs one call per step. Each bucket also carries one count per parameter of the ranks
-that produced a gradient for it: a parameter with no gradient on some ranks counts as zero there,
-and one with no gradient on any rank keeps ``grad = None``.
+Flat buffers first: the optimizers keep each parameter group's gradients as views of one flat
+array per dtype and device (``tinygrad_rnn/optim/flat.py``; backward writes into them), and when
+the parameters fill such an array it is reduced as it is, in place, with one call, whatever its
+size: no copy. A gradient a rank lacks counts as zero there, and afterwards every parameter of the
+array has a gradient (zero if no rank had one).
+
+Buckets for the rest (parameters no optimizer holds yet): their gradients are copied into flat
+buffers of at most ``bucket_cap_mb`` megabytes (25, DDP's default) and each is reduced with one
+call, because a collective costs a fixed latency per call on top of its bytes. Each bucket also
+carries one count per parameter of the ranks that produced a gradient for it: a parameter with no
+gradient on some ranks counts as zero there, and one with no gradient on any rank keeps ``grad = None``.
 """
 from __future__ import annotations
 
@@ -77,17 +82,51 @@ def all_reduce_gradients(parameters, op: str = "mean", bucket_cap_mb: float = DE
             is already divided by the global batch's count).
         bucket_cap_mb: the largest flat buffer reduced in one call, in megabytes.
     Returns:
-        The number of all-reduce calls made (the number of buckets).
+        The number of all-reduce calls made (flat optimizer buffers, then buckets).
 
-    Afterwards each ``.grad`` is a view into its bucket's buffer (fresh every call).
+    Afterwards each ``.grad`` is a view into the buffer that was reduced.
     """
     _check_op(op)
     parameters = [parameter for parameter in parameters if parameter.requires_grad]
-    buckets = _buckets(parameters, bucket_cap_mb * 2**20)
+    layouts, others = _whole_flat_layouts(parameters)
+    buckets = _buckets(others, bucket_cap_mb * 2**20) if others else []
     with no_grad():
+        for layout in layouts:
+            _reduce_layout(layout, op)
         for bucket in buckets:
             _reduce_bucket(bucket, op)
-    return len(buckets)
+    return len(layouts) + len(buckets)
+
+
+def _whole_flat_layouts(parameters: list[Tensor]) -> tuple[list, list[Tensor]]:
+    """The optimizer's flat gradient buffers (``optim/flat.py``) that ``parameters`` fill completely, and
+    the parameters outside them. It depends only on how the optimizer was built, never on which
+    gradients this rank has, so every rank makes the same calls."""
+    layouts, members = {}, {}
+    for parameter in parameters:
+        slot = parameter._grad_slot
+        if slot is not None and slot[0] is parameter.data:
+            layouts[id(slot[2])] = slot[2]
+            members.setdefault(id(slot[2]), set()).add(id(parameter))
+    whole = [layout for key, layout in layouts.items() if members[key] == {id(p) for p in layout.params}]
+    covered = {id(parameter) for layout in whole for parameter in layout.params}
+    return whole, [parameter for parameter in parameters if id(parameter) not in covered]
+
+
+def _reduce_layout(layout, op: str) -> None:
+    """One all-reduce of an optimizer's flat gradient buffer, in place; every parameter's gradient its view.
+
+    A gradient this rank lacks counts as zero, and every parameter of the buffer has a gradient
+    afterwards (zero when no rank had one: the buffer holds no per-parameter counts).
+    """
+    for parameter, view in zip(layout.params, layout.grad_views):
+        if parameter.grad is None:
+            view[...] = 0
+        elif parameter.grad.data is not view:  # replaced by user code: copied in, as the optimizer would
+            view[...] = backend.to_device(parameter.grad.data, layout.device)
+    dist.all_reduce(Tensor._wrap(layout.grad), op=op)
+    for parameter, view in zip(layout.params, layout.grad_views):
+        parameter.grad = Tensor._wrap(view)
 
 
 def _reduce_bucket(bucket: list[Tensor], op: str) -> None:

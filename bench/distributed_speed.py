@@ -1,0 +1,162 @@
+"""Data-parallel training speed of the default translator model: N ranks x 1 BLAS thread against 1.
+
+One rank of the measurement (started by ``mpiexec``) trains the default ``Seq2Seq`` (ModelConfig's
+defaults, the default vocabulary sizes) on random batches of the default global batch size, each
+rank on its share of the rows, as ``mpiexec -n N translate train`` does: loss summed over the
+share's target tokens and divided by the global batch's, gradients summed with one all-reduce per
+25 MB bucket, clipping and Adam. Rank 0 prints one JSON line: global target tokens per second, and
+per step the milliseconds of compute (forward + backward), of the gradient all-reduce (including any
+wait for the slower rank), and of clipping + Adam, in wall-clock time and (compute, clipping + Adam)
+in rank 0's CPU time, which other jobs on a shared machine do not inflate; plus the time of the
+all-reduce alone on the same bytes with both ranks already waiting (the pure communication)::
+
+    mpiexec -n 2 python bench/distributed_speed.py --steps 20
+
+``python bench/distributed_speed.py --compare 1,2 --rounds 3`` starts the runs itself, alternating
+1 rank and 2 ranks so a change in the machine's load hits both, and prints each round and the
+speed-up per round (the median and the range). Set ``OPENBLAS_NUM_THREADS=1`` (the comparison does).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+import tinygrad_rnn as tg
+from seq2seq_speed import random_batch  # beside this file
+from tinygrad_rnn import nn, optim
+from translator.model import ModelConfig, Seq2Seq
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def measure(args) -> dict | None:
+    import tinygrad_rnn.distributed as dist  # noqa: PLC0415 - mpi4py only in the measuring ranks
+    from tinygrad_rnn.nn.parallel import all_reduce_gradients, broadcast_parameters  # noqa: PLC0415
+
+    dist.init()
+    rank, size = dist.get_rank(), dist.get_world_size()
+    tg.manual_seed(0)
+    model = Seq2Seq(ModelConfig(dropout=0.0), args.source_vocab, args.target_vocab)
+    broadcast_parameters(model)
+    optimizer = optim.Adam(model.parameters(), lr=1e-3)
+    parameters = list(model.parameters())
+    rng = np.random.default_rng(0)  # the same global batches on every rank
+    batches = [random_batch(rng, args.batch, args.length, args.source_vocab, args.target_vocab)
+               for _ in range(args.steps + 1)]
+    model.train()
+    compute, communicate, update, tokens = [], [], [], 0
+    compute_cpu, reduce_cpu, update_cpu = [], [], []  # CPU seconds of this rank (other jobs do not inflate them)
+    for step, (source, lengths, target_in, target_out) in enumerate(batches):
+        share = slice(rank, None, size)
+        global_tokens = int((target_out != 0).sum())
+        dist.barrier()  # every rank starts the step together: the wait below is load imbalance
+        started, cpu_started = time.perf_counter(), time.process_time()
+        optimizer.zero_grad()
+        width = int((target_out[share] != 0).sum(axis=1).max())  # trimmed to the share's longest, as make_batch does
+        loss = model.loss(source[share][:, :lengths[share].max()], lengths[share], target_in[share][:, :width],
+                          target_out[share][:, :width], label_smoothing=0.1, reduction="sum") / float(global_tokens)
+        loss.backward()
+        computed, cpu_computed = time.perf_counter(), time.process_time()
+        if size > 1:  # as translate train: a world of one reduces nothing
+            all_reduce_gradients(parameters, op="sum")
+        reduced, cpu_reduced = time.perf_counter(), time.process_time()
+        nn.utils.clip_grad_norm_(parameters, 5.0)
+        optimizer.step()
+        finished, cpu_finished = time.perf_counter(), time.process_time()
+        if step:  # the first step is a warm-up
+            compute.append(computed - started)
+            communicate.append(reduced - computed)
+            update.append(finished - reduced)
+            compute_cpu.append(cpu_computed - cpu_started)
+            reduce_cpu.append(cpu_reduced - cpu_computed)
+            update_cpu.append(cpu_finished - cpu_reduced)
+            tokens += global_tokens
+    # the all-reduce alone: every rank already waiting, the same bytes as the gradients
+    flat = tg.zeros(sum(parameter.numel() for parameter in parameters))
+    pure = []
+    for _ in range(args.steps):
+        dist.barrier()
+        started = time.perf_counter()
+        dist.all_reduce(flat)
+        pure.append(time.perf_counter() - started)
+    if rank != 0:
+        return None
+    step_seconds = [a + b + c for a, b, c in zip(compute, communicate, update)]
+    return {"ranks": size, "parameters": int(flat.numel()), "megabytes_reduced": round(4 * flat.numel() / 1e6, 1),
+            "steps": len(step_seconds), "global_batch": args.batch,
+            "tokens_per_second": round(tokens / sum(step_seconds), 1),
+            "step_ms": round(1e3 * statistics.median(step_seconds), 1),
+            "compute_ms": round(1e3 * statistics.median(compute), 1),
+            "all_reduce_ms": round(1e3 * statistics.median(communicate), 1),
+            "clip_adam_ms": round(1e3 * statistics.median(update), 1),
+            "pure_all_reduce_ms": round(1e3 * statistics.median(pure), 1),
+            "compute_cpu_ms": round(1e3 * statistics.median(compute_cpu), 1),
+            "all_reduce_cpu_ms": round(1e3 * statistics.median(reduce_cpu), 1),
+            "clip_adam_cpu_ms": round(1e3 * statistics.median(update_cpu), 1),
+            "step_cpu_ms": round(1e3 * statistics.median([a + b + c for a, b, c in zip(compute_cpu, reduce_cpu,
+                                                                                          update_cpu)]), 1),
+            "load_average": round(os.getloadavg()[0], 2)}
+
+
+def compare(args) -> None:
+    mpiexec = str(Path(sys.executable).parent / "mpiexec")
+    if not Path(mpiexec).is_file():
+        mpiexec = shutil.which("mpiexec")
+    environment = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), environment.get("PYTHONPATH")]))
+    worlds = [int(part) for part in args.compare.split(",")]
+    flags = ["--steps", str(args.steps), "--batch", str(args.batch), "--length", str(args.length),
+             "--source-vocab", str(args.source_vocab), "--target-vocab", str(args.target_vocab)]
+    rounds = []
+    for round_number in range(args.rounds):
+        results = {}
+        for world in worlds:
+            finished = subprocess.run([mpiexec, "-n", str(world), sys.executable, __file__, *flags],
+                                      capture_output=True, text=True, env=environment, check=True)
+            results[world] = json.loads(finished.stdout.strip().splitlines()[-1])
+            print(f"round {round_number + 1}: {json.dumps(results[world])}", flush=True)
+        rounds.append(results)
+    base = worlds[0]
+    for world in worlds[1:]:
+        ratios = [r[world]["tokens_per_second"] / r[base]["tokens_per_second"] for r in rounds]
+        shares = [r[world]["all_reduce_ms"] / r[world]["step_ms"] for r in rounds]
+        pure = [r[world]["pure_all_reduce_ms"] / r[world]["step_ms"] for r in rounds]
+        cpu_ratios = [r[base]["step_cpu_ms"] / r[world]["step_cpu_ms"] for r in rounds]
+        cpu_shares = [r[world]["all_reduce_cpu_ms"] / r[world]["step_cpu_ms"] for r in rounds]
+        print(f"{world} ranks vs {base}: wall-clock speed-up median {statistics.median(ratios):.2f}x (rounds: "
+              f"{', '.join(f'{ratio:.2f}' for ratio in ratios)}); all-reduce incl. waiting "
+              f"{statistics.median(shares):.0%} of a step, the all-reduce alone {statistics.median(pure):.0%}; "
+              f"CPU time per step: {statistics.median(cpu_ratios):.2f}x less per rank, the all-reduce "
+              f"{statistics.median(cpu_shares):.0%} of it")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=20, help="timed steps (after one warm-up step)")
+    parser.add_argument("--batch", type=int, default=64, help="global batch (translate train's default: 64)")
+    parser.add_argument("--length", type=int, default=7,
+                        help="mean sentence length in tokens (Tatoeba pairs of at most 12 tokens: about 7)")
+    parser.add_argument("--source-vocab", type=int, default=15000)
+    parser.add_argument("--target-vocab", type=int, default=9000)
+    parser.add_argument("--compare", default=None, help="e.g. 1,2: start these world sizes alternately")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    if args.compare:
+        compare(args)
+        return
+    result = measure(args)
+    if result is not None:
+        print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()

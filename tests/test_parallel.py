@@ -1,0 +1,187 @@
+"""``mpiexec -n N translate train``: the same training as one process, one set of files, exact resume, no hangs.
+
+The multi-rank tests run the CLI under ``mpiexec -n 2`` on a toy configuration (the numbers corpus,
+a 16-unit model, a few seconds per run) and skip, with the reason, where mpi4py or mpiexec is missing.
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from translator import checkpoint, parallel
+from translator.batching import BatchIterator, make_batch
+from translator.inference import Translator
+
+from mpi_helpers import MPI_PROGRAMS, find_mpiexec, mpi_environment, needs_mpi, run_mpi
+
+TOY = ["--dataset", "numbers", "--max-pairs", "300", "--dev-size", "30", "--test-size", "30", "--max-length", "20",
+       "--min-freq", "1", "--embedding-size", "16", "--hidden-size", "16", "--batch-size", "32", "--lr", "5e-3",
+       "--seed", "3", "--no-progress"]
+
+
+def weights(path: Path) -> dict:
+    return {name: tensor.numpy() for name, tensor in checkpoint.load_checkpoint(path)["model"].items()}
+
+
+def events(model_dir: Path, kind: str) -> list:
+    lines = (model_dir / checkpoint.LOG_FILE).read_text(encoding="utf-8").splitlines()
+    return [record for record in map(json.loads, lines) if record["event"] == kind]
+
+
+# ---------------------------------------------------------------- without MPI
+def test_the_launcher_environment_gives_world_size_and_rank(monkeypatch):
+    for name in ("PMI_SIZE", "PMI_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_RANK", "MV2_COMM_WORLD_SIZE",
+                 "MV2_COMM_WORLD_RANK", "PMIX_SIZE", "PMIX_RANK"):
+        monkeypatch.delenv(name, raising=False)
+    assert (parallel.launched_world_size(), parallel.launched_rank()) == (1, 0)
+    assert type(parallel.world_for("cpu")) is parallel.World
+    monkeypatch.setenv("OMPI_COMM_WORLD_SIZE", "4")
+    monkeypatch.setenv("OMPI_COMM_WORLD_RANK", "3")
+    assert (parallel.launched_world_size(), parallel.launched_rank()) == (4, 3)
+
+
+def test_a_world_of_one_answers_alone():
+    world = parallel.World()
+    assert world.is_leader and (world.rank, world.size) == (0, 1)
+    assert world.any(True, False) == (True, False) and world.sum(2, 3.5) == (2.0, 3.5)
+    assert list(world.mine("abc")) == ["a", "b", "c"] and world.rng_states() is None
+
+
+def test_a_share_is_every_nth_row_padded_to_its_own_length():
+    examples = [([5] * length, [6] * (length + 1)) for length in (1, 4, 2, 3, 6)]
+    batch = make_batch(examples, [0, 1, 2, 3, 4])
+    share = parallel.take_rows(batch, np.arange(1, 5, 2), examples)  # rows 1 and 3
+    assert share.indices.tolist() == [1, 3]
+    assert share.source.shape == (2, 4) and batch.source.shape == (5, 6)  # padded to the share's longest
+    assert share.target_lengths.tolist() == batch.target_lengths[[1, 3]].tolist()
+    np.testing.assert_array_equal(share.target_out, batch.target_out[[1, 3], :share.target_out.shape[1]])
+
+
+def test_ranks_after_the_first_never_write_the_model_directory(tmp_path):
+    directory = parallel.ReadOnlyDirectory(tmp_path / "model")
+    directory.check_fresh(overwrite=False)
+    first_checkpoint = []
+    directory.create(None, None, None, first_checkpoint=lambda: first_checkpoint.append(1))
+    assert first_checkpoint == [1]  # the rank takes part in saving it (a collective), writes nothing
+    directory.save_last(None, None, None, {})
+    directory.save_epoch(None, 1, 0.0, 2)
+    directory.remove_temporaries()
+    assert directory.draw_curves() is False
+    directory.log("start")
+    assert not directory.has_best()
+    directory.save_best(None, 0, 1.0)
+    assert directory.has_best()  # what rank 0 now has on disk
+    assert not (tmp_path / "model").exists()
+
+
+# ---------------------------------------------------------------- under mpiexec
+@needs_mpi
+def test_two_ranks_train_the_translator_like_one_and_write_one_set_of_files(tmp_path):
+    """float64 (the engine's default dtype set by the wrapper), dropout off: equal up to summation order."""
+    program = MPI_PROGRAMS / "translate_float64.py"
+    arguments = ["train", *TOY, "--epochs", "2", "--dropout", "0"]
+    one = subprocess.run([sys.executable, program, *arguments, "--model", tmp_path / "one"], capture_output=True,
+                         text=True, timeout=120, env=mpi_environment())
+    assert one.returncode == 0, one.stderr
+    two = run_mpi(2, [program, *arguments, "--model", tmp_path / "two"], timeout=120)
+    assert two.returncode == 0, two.stdout + two.stderr
+    assert two.stdout.count("training stopped: completed after 2 epoch(s)") == 1  # rank 0 alone reports
+    assert two.stderr.count("epoch 2/2: train loss") == 1
+    assert sorted(os.listdir(tmp_path / "two")) == sorted(os.listdir(tmp_path / "one"))  # no stray files
+    assert len(events(tmp_path / "two", "start")) == 1 and len(events(tmp_path / "two", "summary")) == 1
+    for name in (checkpoint.BEST_FILE, checkpoint.LAST_FILE):
+        reference, ours = weights(tmp_path / "one" / name), weights(tmp_path / "two" / name)
+        assert reference.keys() == ours.keys()
+        for key in reference:
+            assert ours[key].dtype == np.float64
+            relative = np.abs(ours[key] - reference[key]) / np.maximum(np.abs(reference[key]), 1e-300)
+            assert relative.max() <= 1e-9, (name, key, relative.max())
+    one_epochs, two_epochs = events(tmp_path / "one", "epoch"), events(tmp_path / "two", "epoch")
+    assert [e["dev_loss"] for e in two_epochs] == pytest.approx([e["dev_loss"] for e in one_epochs], rel=1e-12)
+    assert [e["dev_bleu"] for e in two_epochs] == [e["dev_bleu"] for e in one_epochs]  # sharded decoding
+
+
+def _start(model_dir: Path, epochs: int, extra=()) -> subprocess.Popen:
+    command = [find_mpiexec(), "-n", "2", sys.executable, "-m", "translator", "train", *TOY, "--epochs", str(epochs),
+               "--model", str(model_dir), *extra]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=mpi_environment(), cwd=Path(__file__).resolve().parent.parent)
+
+
+def _wait_for(condition, process: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "the run did not get there in time"
+        time.sleep(0.02)
+
+
+@needs_mpi
+def test_ctrl_c_stops_both_ranks_and_resuming_equals_an_uninterrupted_run(tmp_path):
+    """With dropout and scheduled sampling on: every rank's random stream is saved and restored."""
+    noisy = ["--dropout", "0.3", "--teacher-forcing", "0.7"]
+    straight = run_mpi(2, ["-m", "translator", "train", *TOY, *noisy, "--epochs", "2", "--model",
+                           tmp_path / "straight"], timeout=120)
+    assert straight.returncode == 0, straight.stdout + straight.stderr
+
+    resumed = tmp_path / "resumed"
+    process = _start(resumed, 2, noisy)
+    _wait_for(lambda: (resumed / checkpoint.LOG_FILE).exists() and events(resumed, "start"), process)
+    time.sleep(0.3)  # past the start of the training loop on both ranks
+    process.send_signal(signal.SIGINT)  # what Ctrl-C does to mpiexec, which passes it to every rank
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stdout + stderr
+    assert stderr.count("translate: interrupted: saved") == 1, stderr
+    stop = events(resumed, "stop")
+    assert stop and stop[-1]["reason"] == "interrupted", stderr
+    again = run_mpi(2, ["-m", "translator", "train", "--model", resumed, "--resume", "--no-progress"], timeout=120)
+    assert again.returncode == 0, again.stdout + again.stderr
+
+    for name in (checkpoint.LAST_FILE,):
+        reference, ours = weights(tmp_path / "straight" / name), weights(resumed / name)
+        for key in reference:
+            np.testing.assert_array_equal(ours[key], reference[key], err_msg=key)
+    assert len(checkpoint.load_checkpoint(resumed / checkpoint.LAST_FILE)["rank_rng"]) == 2
+
+
+@needs_mpi
+def test_a_killed_rank_ends_the_job_within_a_minute_and_the_model_still_loads(tmp_path):
+    model_dir = tmp_path / "model"
+    process = _start(model_dir, 50)
+    _wait_for(lambda: (model_dir / checkpoint.BEST_FILE).exists(), process)
+    time.sleep(0.2)  # into the second epoch
+    rank_one = _rank_pid(1, str(model_dir))
+    os.kill(rank_one, signal.SIGKILL)
+    started = time.monotonic()
+    stdout, stderr = process.communicate(timeout=60)
+    assert time.monotonic() - started < 60 and process.returncode != 0
+    assert "Killed" in stdout + stderr
+    assert Translator.load(model_dir).translate(["tres"])  # best.npz and the rest are whole
+    # mpiexec killed rank 0 too (SIGKILL), maybe in the middle of a save: the files are whole, and
+    # --resume goes on from last.npz and removes what the unfinished save left
+    assert len(checkpoint.load_checkpoint(model_dir / checkpoint.LAST_FILE)["rank_rng"]) == 2
+    again = run_mpi(2, ["-m", "translator", "train", "--model", model_dir, "--resume", "--epochs", "2",
+                        "--no-progress"], timeout=120)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert not [path.name for path in model_dir.iterdir() if path.name.startswith(".")]
+
+
+def _rank_pid(rank: int, marker: str) -> int:
+    """The pid of the rank ``rank`` process whose command line mentions ``marker``."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().decode(errors="replace")
+            environment = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if marker in command and f"PMI_RANK={rank}".encode() in environment and "mpiexec" not in command:
+            return int(entry.name)
+    raise AssertionError(f"no process of rank {rank} found")
