@@ -62,7 +62,7 @@ def test_unknown_pieces_are_dropped_by_detokenize():
 
 def test_joint_and_separate_models_and_max_length_counts_pieces():
     joint = prepare(SUBWORD, quiet)
-    assert joint.tokenizers.joint and joint.tokenizers.source is joint.tokenizers.target
+    assert joint.tokenizers.joint and joint.tokenizers.source_model is joint.tokenizers.target
     separate = prepare(SUBWORD.replace(joint_vocab=False), quiet)
     assert not separate.tokenizers.joint and separate.tokenizers.source != separate.tokenizers.target
     english = separate.tokenizers.target.tokenize(separate.train_pairs[0][1])
@@ -77,7 +77,8 @@ def test_sentencepiece_model_dir_saves_loads_translates_and_resumes(tmp_path):
     model_dir = tmp_path / "model"
     Trainer(SUBWORD, model_dir, progress=False, log=quiet).run()
     document = json.loads((model_dir / checkpoint.CONFIG_FILE).read_text())
-    assert document["tokenizer"] == {"kind": "sentencepiece", "joint": True, "files": ["sentencepiece.model"]}
+    assert document["tokenizer"] == {"kind": "sentencepiece", "joint": True, "files": ["sentencepiece.model"],
+                                     "source_normalization": "casefold"}
     translator = Translator.load(model_dir)
     assert translator.tokenizers.kind == "sentencepiece"
     outputs = translator.translate(["trescientos doce", "", "cuarenta y uno"], beam=2)

@@ -10,8 +10,9 @@ The modules, in pipeline order (each imports, when it runs, only modules above i
                     numbers_corpus  a generated Spanish/English numbers corpus (offline runs)
                     splits          train/dev/test with no sentence in two splits
                     tokenize        text <-> tokens (words)
-                    subword         the tokenizer interface: words or SentencePiece pieces
                     noise           casual-input variants of a sentence (evaluate --noise, train --source-noise)
+                                    and the source normalisation a model reads through (casefold)
+                    subword         the tokenizer interface: words or SentencePiece pieces, sources normalised
                     vocabulary      tokens <-> ids; the one owner of where BOS/EOS go
                     batching        padded, length-bucketed, reproducible batches
     model           model_config    ModelConfig: the network's options, declared and checked once

@@ -320,6 +320,10 @@ class ModelDirectory:
         train = dict(saved["train"])
         if "tokenizer" not in saved:  # trained before subword models: words, whatever today's default
             train.setdefault("tokenizer", "word")
+        # trained before these options: sources read as written, no noise, whatever today's defaults
+        if "source_normalization" not in train:
+            train["source_normalization"] = "none"
+            train.setdefault("source_noise", 0.0)
         try:
             return parse(train)
         except (ValueError, TypeError) as error:

@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from translator.errors import ConfigError, decode_utf8, read_user_file
+from translator.noise import SOURCE_NORMALIZATIONS
 from translator.model_config import ModelConfig
 from translator.subword import SUBWORD_TYPES, TOKENIZER_KINDS
 from translator.options import Spell, check_types, flag_name, option, python_type, require
@@ -57,6 +58,9 @@ BUILTIN_DATASETS = ("numbers",)  # generated in memory, no download (translator.
 # Options that may differ from the saved configuration when resuming: they change when or where
 # training runs, not what it computes.
 RESUME_OVERRIDABLE = ("epochs", "max_time", "device", "keep_epochs", "curves")
+
+# --source-noise of a new run: the share of training sources replaced each epoch by a casually typed form.
+DEFAULT_SOURCE_NOISE = 0.4
 
 # The beam width of `translate run`/`evaluate` by default, also used for the test BLEU that ends
 # training, so that number is what a user gets.
@@ -94,9 +98,16 @@ class DataOptions:
                              "--max-vocab-size apply to the word tokenizer only", "data")
     joint_vocab: bool = option(True, "sentencepiece: one model for source and target text (off: one each)", "data")
     subword_type: str = option("unigram", "sentencepiece: the subword algorithm", "data", choices=SUBWORD_TYPES)
-    source_noise: float = option(0.0, "each epoch, train on a casually typed form of each source with this "
-                                 "probability (a random mix of lower case, no final punctuation or ¿¡, no "
-                                 "accents; see translator/noise.py), so typed input translates like written", "data")
+    source_normalization: str = option("casefold", "what the model does to every source text, in training and in "
+                                       "translate run/evaluate/tune alike: casefold: lower case and no opening ¿ ¡ "
+                                       "(they carry practically no meaning), so 'Hola' and 'hola' are one input; "
+                                       "none: read sources as written. The English output keeps its case either way",
+                                       "data", choices=tuple(SOURCE_NORMALIZATIONS))
+    source_noise: float = option(DEFAULT_SOURCE_NOISE, "each epoch, train on a casually typed form of each source "
+                                 "with this probability: a uniformly random non-empty mix of the noise kinds that "
+                                 "--source-normalization does not already remove (casefold: no final . ! ? … and "
+                                 "no accents; none: also lower case, and no ¿ ¡ with the final marks); see "
+                                 "translator/noise.py. So typed input translates like written (0: off)", "data")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -7,7 +7,9 @@
 Pipeline per sentence: tokenize (the model's tokenizer: words or SentencePiece pieces,
 :mod:`translator.subword`) -> source ids (``Vocabulary.encode``: + EOS, as in training) -> encode -> greedy or beam
 search -> target tokens, with a word tokenizer each ``<unk>`` replaced by the source word it attended to most (so
-names like "Tom" that the target vocabulary lacks pass through) -> detokenize. Sentences are
+names like "Tom" that the target vocabulary lacks pass through, spelt as typed even when the model reads its
+source lower-cased: ``Tokenizers.typed_source_tokens``) -> detokenize. The source tokenizer applies the
+model's source normalisation (``casefold``: lower case, no ``¿ ¡``; :mod:`translator.subword`) itself. Sentences are
 sorted by length and translated in batches, so padding stays small; results come back in input
 order. An empty (or blank) input line gives an empty output without running the model.
 
@@ -222,8 +224,8 @@ class Translator:
                 chunk = order[piece]
                 for index, hypotheses in zip(chunk, self._search([tokenized[i] for i in chunk], beam, nbest,
                                                                  max_length)):
-                    results[index] = [self._finish(hypothesis, tokenized[index], replace_unk, prepared[index][1])
-                                      for hypothesis in hypotheses]
+                    results[index] = [self._finish(hypothesis, tokenized[index], replace_unk, prepared[index][1],
+                                                   sentences[index]) for hypothesis in hypotheses]
         finally:
             self.model.train(was_training)
         if return_details:
@@ -240,11 +242,14 @@ class Translator:
             return [[hypothesis] for hypothesis in greedy_search(self.model, encoded, max_length, **options)]
         return beam_search(self.model, encoded, beam, max_length, nbest=nbest, **options)
 
-    def _finish(self, hypothesis: Hypothesis, words: list[str], replace_unk: bool, truncated: bool) -> Translation:
+    def _finish(self, hypothesis: Hypothesis, words: list[str], replace_unk: bool, truncated: bool,
+                sentence: str) -> Translation:
         source_tokens = encoder_tokens(words)
         target_tokens = [self.target_vocab.id_to_token(index) for index in hypothesis.tokens]
         if replace_unk and self.tokenizers.target.replaces_unknowns:
-            target_tokens = replace_unknowns(target_tokens, hypothesis.attention, source_tokens)
+            # copy the source word as typed ("Tom"), not as the normalised source read it ("tom")
+            typed = encoder_tokens(self.tokenizers.typed_source_tokens(sentence, words))
+            target_tokens = replace_unknowns(target_tokens, hypothesis.attention, typed)
         return Translation(self.tokenizers.target.detokenize(target_tokens), target_tokens, source_tokens,
                            hypothesis.score, hypothesis.log_prob, hypothesis.attention, truncated)
 

@@ -16,8 +16,15 @@ A *noise spec* names a combination, comma-separated (``"lower,nopunct"``); the n
 
 * ``translate evaluate --noise SPEC``: score a model on noised sources (references unchanged);
 * training with ``--source-noise P``: each training source is replaced, with probability P per epoch,
-  by a random non-empty combination of the three kinds (see :func:`random_variant`), so the model sees
-  both the careful and the casual forms of its inputs.
+  by a random non-empty combination of the kinds its source normalisation does not already undo
+  (see :func:`random_variant` and :func:`training_kinds`), so the model sees both the careful and the
+  casual forms of its inputs.
+
+Source normalisation (``--source-normalization``, :data:`SOURCE_NORMALIZATIONS`) is the other half:
+a model trained with ``casefold`` reads every source through :func:`casefold_source` (lower case, no
+opening ``¿ ¡``), at training and at translation time alike (:mod:`translator.subword` applies it
+on the source side of the tokenizers), so ``Hola`` and ``hola`` are the same input to it and only
+the kinds it does not cover (final punctuation, accents) are left for ``--source-noise`` to teach.
 """
 from __future__ import annotations
 
@@ -32,6 +39,7 @@ import numpy as np
 _ACCENTS = frozenset({"\u0301", "\u0300", "\u0302", "\u0308"})
 _OPENING_MARKS = re.compile(r"[¿¡]\s*")
 _FINAL_MARKS = re.compile(r"\s*[.!?…]+\s*$")
+_OPENING_MARKS_ANYWHERE = re.compile(r"\s*[¿¡]+\s*")
 
 
 def lowercase(text: str) -> str:
@@ -60,6 +68,48 @@ PRESETS: dict[str, tuple[str, ...]] = {
     "casual": ("lower", "nopunct"),
     "all": ("lower", "nopunct", "noaccents"),
 }
+
+
+def casefold_source(text: str) -> str:
+    """``text`` as a ``casefold`` model reads its source: lower case, without the opening ``¿ ¡``::
+
+        casefold_source("¿Dónde está Tom?")   == "dónde está tom?"
+        casefold_source("Hola, ¡qué bien!")   == "hola, qué bien!"
+        casefold_source("ÉL ES TOM.")         == "él es tom."
+        casefold_source("donde esta tom")     == "donde esta tom"     # casual input: unchanged
+
+    Both lose practically no meaning: ``¿`` always pairs with a closing ``?`` and ``¡`` with ``!``,
+    which stay, and the English output's case comes from the model, not from the source. Each run
+    of opening marks becomes one space (so ``hola¿qué`` does not fuse into one word), and the result
+    is stripped; accents, inner and final punctuation are kept. Lower case is ``str.lower`` (as
+    :func:`lowercase`), not ``str.casefold``, which would also rewrite ``ß`` as ``ss``. Idempotent.
+    """
+    return _OPENING_MARKS_ANYWHERE.sub(" ", text.lower()).strip()
+
+
+def _unchanged(text: str) -> str:
+    return text
+
+
+# --source-normalization: what a model does to every source text, at training and translation time.
+SOURCE_NORMALIZATIONS: dict[str, Callable[[str], str]] = {
+    "none": _unchanged,
+    "casefold": casefold_source,
+}
+# The noise kinds each normalisation makes a no-op (its output is already lower case: "lower").
+_COVERED: dict[str, tuple[str, ...]] = {"none": (), "casefold": ("lower",)}
+
+
+def training_kinds(normalization: str = "none") -> tuple[str, ...]:
+    """The kinds of noise that ``--source-noise`` draws from under ``normalization``: those it does not cover.
+
+    ``training_kinds("none") == ("lower", "nopunct", "noaccents")``;
+    ``training_kinds("casefold") == ("nopunct", "noaccents")`` (lower case is already what the model reads).
+    """
+    if normalization not in SOURCE_NORMALIZATIONS:
+        raise ValueError(f"unknown source normalization {normalization!r}: choose from "
+                         f"{', '.join(SOURCE_NORMALIZATIONS)}")
+    return tuple(kind for kind in KINDS if kind not in _COVERED[normalization])
 
 
 def parse_spec(spec: str) -> tuple[str, ...]:
@@ -100,11 +150,16 @@ def apply_spec(texts: Sequence[str], spec: str) -> list[str]:
     return [apply(text, kinds) for text in texts]
 
 
-def random_variant(text: str, rng: np.random.Generator) -> str:
-    """``text`` with a uniformly drawn non-empty combination of the three kinds applied.
+def random_variant(text: str, rng: np.random.Generator, kinds: Sequence[str] = tuple(KINDS)) -> str:
+    """``text`` with a uniformly drawn non-empty combination of ``kinds`` (default: all three) applied.
 
-    The seven combinations are equally likely, so each kind is applied with probability 4/7 and
-    the fully casual form (lower case, no punctuation, no accents) is one draw in seven.
+    One draw of ``rng`` picks the combination. With the three kinds the seven combinations are
+    equally likely (each kind applied with probability 4/7; the fully casual form is one draw in
+    seven); with ``training_kinds("casefold")`` (``nopunct``, ``noaccents``) the three combinations
+    are (each kind with probability 2/3).
     """
-    mask = int(rng.integers(1, 2 ** len(KINDS)))
-    return apply(text, [kind for bit, kind in enumerate(KINDS) if mask >> bit & 1])
+    kinds = list(kinds)
+    if not kinds:
+        raise ValueError("random_variant needs at least one kind of noise to draw from")
+    mask = int(rng.integers(1, 2 ** len(kinds)))
+    return apply(text, [kind for bit, kind in enumerate(kinds) if mask >> bit & 1])

@@ -8,7 +8,8 @@ was trained on, and checks that with a fingerprint):
 2. split them into train/dev/test, grouped so that no sentence is in two splits (seeded);
 3. learn the tokenizers from the training split (``--tokenizer``: words need nothing to learn,
    SentencePiece models are trained on the training pairs, :mod:`translator.subword`), or reuse the
-   saved ones when resuming;
+   saved ones when resuming; the source tokenizer applies ``--source-normalization`` (``casefold``:
+   lower case, no ``¿ ¡``) to every source it reads, here and in ``translate run``;
 4. tokenise; drop *training* pairs longer than ``max_length`` tokens (words or subword pieces;
    dev and test keep every length, so their scores describe the natural distribution of sentences;
    only a dev or test pair longer than ``DEFAULT_MAX_SOURCE_LENGTH`` (256) tokens is treated as
@@ -136,7 +137,8 @@ def prepare(config: TrainConfig, log: Callable[[str], None],
         extra = ([noise.apply(source, casual) for source, _ in train_pairs]
                  if config.source_noise > 0 and config.tokenizer != "word" else [])
         tokenizers = Tokenizers.train(train_pairs, config.tokenizer, config.vocab_size, config.joint_vocab,
-                                      config.subword_type, config.seed, extra_sources=extra)
+                                      config.subword_type, config.seed, extra_sources=extra,
+                                      source_normalization=config.source_normalization)
     tokenize_source, tokenize_target = tokenizers.source.tokenize, tokenizers.target.tokenize
     tokenized_train = [(tokenize_source(source), tokenize_target(target)) for source, target in train_pairs]
     kept = filter_by_length(tokenized_train, config.max_length)
@@ -195,15 +197,17 @@ def prepare(config: TrainConfig, log: Callable[[str], None],
 def noised_examples(data: PreparedData, probability: float, seed: int, epoch: int) -> list[Example]:
     """The training examples of ``epoch`` with casually typed sources, each with ``probability``.
 
-    A source that is drawn gets a random non-empty mix of the noise kinds; the target never changes.
-    Deterministic in ``(seed, epoch)``; ``probability`` 0 returns the examples unchanged.
+    A source that is drawn gets a random non-empty mix of the noise kinds that the tokenizers' source
+    normalisation does not already remove (:func:`translator.noise.training_kinds`); the target never
+    changes. Deterministic in ``(seed, epoch)``; ``probability`` 0 returns the examples unchanged.
     """
     if probability <= 0:
         return data.train_examples
     rng = np.random.default_rng([seed, epoch, 0x7E7])  # its own stream: the batch order's is (seed, epoch)
     drawn = rng.random(len(data.train_examples)) < probability
     examples = list(data.train_examples)
+    kinds = noise.training_kinds(data.tokenizers.source_normalization)
     for index in np.flatnonzero(drawn):
-        source = noise.random_variant(data.train_pairs[index][0], rng)
+        source = noise.random_variant(data.train_pairs[index][0], rng, kinds)
         examples[index] = (data.source_vocab.encode(data.tokenizers.source.tokenize(source)), examples[index][1])
     return examples

@@ -17,10 +17,17 @@ SentencePiece's own normaliser is off (``identity``), so for every sentence whos
 seen in training ``detokenize(tokenize(s)) == normalize(s)``. A ``<unk>`` the model writes is
 dropped by :meth:`SentencePieceTokenizer.detokenize` (SentencePiece would print ``⁇``).
 
-:class:`Tokenizers` is the pair a model uses (source, target; the same object when the
-vocabulary is joint), with how it is saved in a model directory: ``sentencepiece.model`` (joint)
+:class:`Tokenizers` is the pair a model uses (source, target; one model when the vocabulary is
+joint), with how it is saved in a model directory: ``sentencepiece.model`` (joint)
 or ``source.model`` + ``target.model``, written atomically, described by the ``tokenizer`` entry of
 ``config.json``. A directory without that entry is word-level (models trained before subwords).
+
+Source normalisation (``--source-normalization``): with ``casefold`` the SOURCE tokenizer is a
+:class:`NormalizingTokenizer` that puts every text through :func:`translator.noise.casefold_source`
+(lower case, no ``¿ ¡``) before tokenizing, so every path that tokenizes a source (training data,
+dev and test, ``translate run``/``evaluate``/``tune``, the SentencePiece training text) reads the
+same normal form; the target side is never normalised. The entry's ``source_normalization`` records
+it; an entry without one (models trained before it) means ``none``: sources read as they are.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from tinygrad_rnn.serialization import atomic_open
+from translator import noise
 from translator.errors import CheckpointError, DataError
 from translator.tokenize import detokenize, normalize, tokenize
 from translator.vocabulary import UNK_TOKEN
@@ -116,21 +124,100 @@ class SentencePieceTokenizer:
         return isinstance(other, SentencePieceTokenizer) and self.model == other.model
 
 
-Tokenizer = WordTokenizer | SentencePieceTokenizer
+class NormalizingTokenizer:
+    """A source tokenizer that normalises the text first: ``NormalizingTokenizer(inner, "casefold")``.
+
+    ``tokenize(text) == inner.tokenize(normalize(text))`` with ``normalize`` the function
+    :data:`translator.noise.SOURCE_NORMALIZATIONS` names; everything else is ``inner``'s.
+    """
+
+    def __init__(self, inner: "WordTokenizer | SentencePieceTokenizer", normalization: str):
+        if normalization not in noise.SOURCE_NORMALIZATIONS:
+            raise ValueError(f"source normalization must be one of {', '.join(noise.SOURCE_NORMALIZATIONS)}, "
+                             f"got {normalization!r}")
+        self.inner, self.normalization = inner, normalization
+        self.normalize = noise.SOURCE_NORMALIZATIONS[normalization]
+
+    @property
+    def kind(self) -> str:
+        return self.inner.kind
+
+    @property
+    def replaces_unknowns(self) -> bool:
+        return self.inner.replaces_unknowns
+
+    def tokenize(self, text: str) -> list[str]:
+        return self.inner.tokenize(self.normalize(text))
+
+    def detokenize(self, tokens: Iterable[str]) -> str:
+        return self.inner.detokenize(tokens)
+
+    def typed_tokens(self, text: str, tokens: Sequence[str]) -> list[str]:
+        """``tokens`` (``tokenize(text)``, or its start) spelt as ``text`` has them: what ``<unk>`` replacement copies.
+
+        ``casefold`` only lowercases and drops ``¿ ¡`` (always tokens of their own for the word
+        tokenizer), so ``inner``'s tokens of the text as typed, without ``¿ ¡``, line up one to one
+        with ``tokens``: ``typed_tokens("¿Vio a Tom?", ["vio", "a", "tom", "?"]) == ["Vio", "a", "Tom", "?"]``.
+        From the first token where they do not (lowercasing that changes the tokenization, e.g. ``EE.UU.``
+        is one token but ``ee.uu.`` four), ``tokens`` themselves come back.
+        """
+        typed = [token for token in self.inner.tokenize(text) if token not in _OPENING_TOKENS]
+        aligned = 0
+        while aligned < min(len(typed), len(tokens)) and self.normalize(typed[aligned]) == tokens[aligned]:
+            aligned += 1
+        return typed[:aligned] + list(tokens[aligned:])
+
+    def __len__(self) -> int:
+        return len(self.inner)
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, NormalizingTokenizer) and self.normalization == other.normalization
+                and self.inner == other.inner)
+
+
+_OPENING_TOKENS = frozenset({"¿", "¡"})
+Tokenizer = WordTokenizer | SentencePieceTokenizer | NormalizingTokenizer
+
+
+def _model_of(tokenizer: Tokenizer) -> Tokenizer:
+    """The tokenizer itself, or the one a :class:`NormalizingTokenizer` wraps (what is saved)."""
+    return tokenizer.inner if isinstance(tokenizer, NormalizingTokenizer) else tokenizer
 
 
 @dataclasses.dataclass
 class Tokenizers:
-    """The source and target tokenizers of one model (the same object when ``joint``)."""
+    """The source and target tokenizers of one model (one model when ``joint``).
+
+    ``source_normalization`` (a name of :data:`translator.noise.SOURCE_NORMALIZATIONS`): other than
+    ``none``, ``source`` is wrapped in a :class:`NormalizingTokenizer` on construction (give the
+    plain tokenizer); ``target`` is never normalised.
+    """
 
     source: Tokenizer
     target: Tokenizer
     joint: bool = False
+    source_normalization: str = "none"
+
+    def __post_init__(self):
+        plain = _model_of(self.source)
+        self.source = (plain if self.source_normalization == "none"
+                       else NormalizingTokenizer(plain, self.source_normalization))
 
     @classmethod
-    def word(cls) -> "Tokenizers":
+    def word(cls, source_normalization: str = "none") -> "Tokenizers":
         tokenizer = WordTokenizer()
-        return cls(tokenizer, tokenizer, joint=True)
+        return cls(tokenizer, tokenizer, joint=True, source_normalization=source_normalization)
+
+    @property
+    def source_model(self) -> Tokenizer:
+        """The source tokenizer without its normalisation (what is saved; ``target`` itself when joint)."""
+        return _model_of(self.source)
+
+    def typed_source_tokens(self, text: str, tokens: Sequence[str]) -> list[str]:
+        """The source ``tokens`` of ``text`` as typed, for ``<unk>`` replacement (see :meth:`NormalizingTokenizer.typed_tokens`)."""
+        if isinstance(self.source, NormalizingTokenizer):
+            return self.source.typed_tokens(text, tokens)
+        return list(tokens)
 
     @property
     def kind(self) -> str:
@@ -139,29 +226,40 @@ class Tokenizers:
     @classmethod
     def train(cls, pairs: Sequence[tuple[str, str]], kind: str = "word", vocab_size: int = 8000,
               joint: bool = True, subword_type: str = "unigram", seed: int = 1,
-              extra_sources: Sequence[str] = ()) -> "Tokenizers":
-        """The tokenizers of a new run, learnt from the training ``pairs`` (``extra_sources``: more source text)."""
+              extra_sources: Sequence[str] = (), source_normalization: str = "none") -> "Tokenizers":
+        """The tokenizers of a new run, learnt from the training ``pairs`` (``extra_sources``: more source text).
+
+        A SentencePiece model learns the sources in their normal form (``source_normalization``), as
+        the model will read them.
+        """
         if kind not in TOKENIZER_KINDS:
             raise ValueError(f"tokenizer must be one of {', '.join(TOKENIZER_KINDS)}, got {kind!r}")
+        if source_normalization not in noise.SOURCE_NORMALIZATIONS:
+            raise ValueError(f"source normalization must be one of {', '.join(noise.SOURCE_NORMALIZATIONS)}, "
+                             f"got {source_normalization!r}")
         if kind == "word":
-            return cls.word()
-        sources = [source for source, _ in pairs] + list(extra_sources)
+            return cls.word(source_normalization)
+        normalize = noise.SOURCE_NORMALIZATIONS[source_normalization]
+        sources = [normalize(source) for source, _ in pairs] + [normalize(source) for source in extra_sources]
         targets = [target for _, target in pairs]
         if joint:
             model = SentencePieceTokenizer.train(sources + targets, vocab_size, subword_type, seed)
-            return cls(model, model, joint=True)
+            return cls(model, model, joint=True, source_normalization=source_normalization)
         return cls(SentencePieceTokenizer.train(sources, vocab_size, subword_type, seed),
-                   SentencePieceTokenizer.train(targets, vocab_size, subword_type, seed), joint=False)
+                   SentencePieceTokenizer.train(targets, vocab_size, subword_type, seed), joint=False,
+                   source_normalization=source_normalization)
 
     # ------------------------------------------------------------ in a model directory
     def files(self) -> dict[str, Tokenizer]:
         if self.kind == "word":
             return {}
-        return {JOINT_FILE: self.source} if self.joint else {SOURCE_FILE: self.source, TARGET_FILE: self.target}
+        source = self.source_model
+        return {JOINT_FILE: source} if self.joint else {SOURCE_FILE: source, TARGET_FILE: self.target}
 
     def to_dict(self) -> dict:
         """The ``tokenizer`` entry of ``config.json``."""
-        return {"kind": self.kind, "joint": self.joint, "files": sorted(self.files())}
+        return {"kind": self.kind, "joint": self.joint, "files": sorted(self.files()),
+                "source_normalization": self.source_normalization}
 
     def save(self, model_dir: str | os.PathLike) -> None:
         """Write the model files (none for words) into ``model_dir``, atomically, removing stale ones."""
@@ -177,14 +275,20 @@ class Tokenizers:
     def load(cls, model_dir: str | os.PathLike, entry: dict | None) -> "Tokenizers":
         """The tokenizers described by ``entry`` (``config.json``'s ``tokenizer``; None: word-level).
 
+        An entry without ``source_normalization`` (and no entry) reads sources as they are (``none``).
+
         Raises:
-            CheckpointError: an unknown kind, or a missing or corrupt model file.
+            CheckpointError: an unknown kind or normalisation, or a missing or corrupt model file.
         """
         if entry is None:
             return cls.word()
         kind = entry.get("kind") if isinstance(entry, dict) else None
+        normalization = entry.get("source_normalization", "none") if isinstance(entry, dict) else "none"
+        if normalization not in noise.SOURCE_NORMALIZATIONS:
+            raise CheckpointError(f"{model_dir}: unknown source normalization {normalization!r} in config.json (this "
+                                  f"version reads {', '.join(noise.SOURCE_NORMALIZATIONS)}); retrain the model")
         if kind == "word":
-            return cls.word()
+            return cls.word(normalization)
         if kind != "sentencepiece":
             raise CheckpointError(f"{model_dir}: unknown tokenizer {kind!r} in config.json (this version reads "
                                   f"{', '.join(TOKENIZER_KINDS)}); retrain the model")
@@ -201,5 +305,5 @@ class Tokenizers:
 
         if entry.get("joint", True):
             model = read(JOINT_FILE)
-            return cls(model, model, joint=True)
-        return cls(read(SOURCE_FILE), read(TARGET_FILE), joint=False)
+            return cls(model, model, joint=True, source_normalization=normalization)
+        return cls(read(SOURCE_FILE), read(TARGET_FILE), joint=False, source_normalization=normalization)
