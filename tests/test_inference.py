@@ -13,6 +13,7 @@ from translator.checkpoint import CheckpointError
 from translator.model import ModelConfig, Seq2Seq
 from translator.plot import PlotUnavailable, plot_attention
 from translator.inference import Translation, Translator, replace_unknowns
+from translator.subword import Tokenizers
 from translator.vocabulary import BOS, EOS, PAD, UNK, Vocabulary
 
 WORDS = ["uno", "dos", "tres", "cuatro", "cinco", "seis"]
@@ -71,6 +72,15 @@ def test_names_pass_through(copier):
     assert outputs == ["dos Tom uno", "Tom"]
     raw = copier.translate(["dos Tom uno"], replace_unk=False)
     assert raw == ["dos <unk> uno"]
+
+
+def test_a_casefold_model_copies_the_source_word_as_typed(copier):
+    """The model reads "¡Dos TOM uno" as "dos tom uno", but the <unk> it writes becomes "TOM", not "tom"."""
+    lower_vocab = Vocabulary(WORDS + ["tom"])  # the same ids as SOURCE_VOCAB, as a casefold model's vocabulary
+    casefold = Translator(copier.model, lower_vocab, TARGET_VOCAB, tokenizers=Tokenizers.word("casefold"))
+    assert casefold.translate(["¡Dos TOM uno", "dos tom uno", "Tom"]) == ["dos TOM uno", "dos tom uno", "Tom"]
+    details = casefold.translate(["¿Dos Tom uno"], return_details=True)[0][0]
+    assert details.source_tokens == ["dos", "tom", "uno", "</s>"]  # what the encoder read: normalised
 
 
 # ---------------------------------------------------------------- batching, order, empty lines

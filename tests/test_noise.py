@@ -80,3 +80,46 @@ def test_random_variant_draws_every_combination_and_is_seeded():
     assert set(draws) == expected and text not in draws
     rng_a, rng_b = np.random.default_rng(5), np.random.default_rng(5)
     assert [noise.random_variant(text, rng_a) for _ in range(20)] == [noise.random_variant(text, rng_b) for _ in range(20)]
+
+
+# ---------------------------------------------------------------- source normalisation (casefold)
+@pytest.mark.parametrize("text, expected", [
+    ("¿Dónde está la estación?", "dónde está la estación?"),
+    ("Hola, ¡qué bien!", "hola, qué bien!"),          # the closing ! stays, with the comma
+    ("¡¿ÉL ES TOM?!", "él es tom?!"),
+    ("hola¿qué tal?", "hola qué tal?"),                 # a mark between words leaves a space, not a fused word
+    ("donde esta la estacion", "donde esta la estacion"),
+    ("Son las 2.30.", "son las 2.30."),
+    ("", ""),
+])
+def test_casefold_source(text, expected):
+    assert noise.casefold_source(text) == expected
+    assert noise.SOURCE_NORMALIZATIONS["casefold"](text) == expected
+    assert noise.SOURCE_NORMALIZATIONS["none"](text) == text
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(st.text(alphabet="abcñáéíóúüABCÁÉ¿¡?!., ", max_size=30))
+def test_casefold_is_idempotent_and_covers_lowercase(text):
+    once = noise.casefold_source(text)
+    assert noise.casefold_source(once) == once
+    assert noise.lowercase(once) == once and "¿" not in once and "¡" not in once
+    assert noise.casefold_source(noise.lowercase(text)) == once  # lower case adds nothing after it
+
+
+def test_training_kinds_leave_out_what_the_normalisation_covers():
+    assert noise.training_kinds("none") == ("lower", "nopunct", "noaccents")
+    assert noise.training_kinds("casefold") == ("nopunct", "noaccents")
+    with pytest.raises(ValueError, match="casefold"):
+        noise.training_kinds("upper")
+
+
+def test_random_variant_under_casefold_draws_only_the_remaining_kinds():
+    text = "¿Dónde está Tom?"
+    kinds = noise.training_kinds("casefold")
+    draws = [noise.random_variant(text, np.random.default_rng(seed), kinds) for seed in range(100)]
+    assert set(draws) == {"Dónde está Tom", "¿Donde esta Tom?", "Donde esta Tom"}  # never lower-cased
+    again = [noise.random_variant(text, np.random.default_rng(seed), kinds) for seed in range(100)]
+    assert draws == again
+    with pytest.raises(ValueError, match="at least one kind"):
+        noise.random_variant(text, np.random.default_rng(0), ())
