@@ -25,6 +25,9 @@ of epochs (so the default run is reproducible; no time budget cuts it short):
   and test keep every length (only 4.5% of them are longer), so their scores describe real input;
 - vocabularies of the tokens seen at least twice (about 15k Spanish, 9k English entries); rarer
   words become ``<unk>``, which ``translate run`` replaces by the attended source word (names);
+- sources read lower-cased without ``¿ ¡`` (``--source-normalization casefold``) and, with probability
+  0.4 per epoch, in a casually typed form (``--source-noise``: no final punctuation, no accents), so
+  typed input translates like written (:mod:`translator.noise`);
 - Adam at 3e-3 with batch 64: with only 4 passes over the data, more and smaller updates win.
   In one-epoch trials on a 30k-pair sample, batch 64 reached a dev loss of 2.86 against 3.33 for
   batch 128 at about 25% fewer tokens/s, and lr 3e-3 with dropout 0.2 lowered it to 2.73;
