@@ -230,6 +230,8 @@ class Trainer:
         vocabularies = self.directory.vocabularies() if self.resume else None
         tokenizers = self.directory.tokenizers() if self.resume else None
         state = self.directory.load_last() if self.resume else None
+        if self.resume and self.directory.has_best():
+            self.directory.load_best()  # a damaged best.npz is refused now, before anything is written
         self.model_config = config.model_config()
         footprint.check_fits(self.model_config, 5, 5, training=True)  # absurd sizes: before reading any data
         self.data: PreparedData = prepare(config, self.log, vocabularies, tokenizers)
