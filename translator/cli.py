@@ -438,7 +438,8 @@ def _draw_attention(path: Path, translation) -> None:
               help="sentences translated together")
 @click.option("--noise", "noise_spec", default="clean", show_default=True, metavar="SPEC",
               help="score on casually typed sources: clean, casual (= lower,nopunct), all, or kinds "
-                   "joined by commas from lower, nopunct, noaccents (references stay as written)")
+                   "joined by commas from lower, nopunct, noaccents (references stay as written; the model's own "
+                   "source normalisation still applies, so for a casefold model 'lower' changes nothing)")
 @alpha_option
 @weights_option
 @max_tokens_option

@@ -103,7 +103,7 @@ class DataOptions:
     subword_type: str = option("unigram", "sentencepiece: the subword algorithm", "data", choices=SUBWORD_TYPES)
     source_normalization: str = option("casefold", "what the model does to every source text, in training and in "
                                        "translate run/evaluate/tune alike: casefold: lower case and no opening ¿ ¡ "
-                                       "(they carry practically no meaning), so 'Hola' and 'hola' are one input; "
+                                       "(practically no meaning is lost), so 'Hola' and 'hola' are one input; "
                                        "none: read sources as written. The English output keeps its case either way",
                                        "data", choices=tuple(SOURCE_NORMALIZATIONS))
     source_noise: float = option(DEFAULT_SOURCE_NOISE, "each epoch, train on a casually typed form of each source "
