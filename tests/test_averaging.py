@@ -2,6 +2,7 @@
 training keeps the last K epochs; ``translate average`` writes averaged.npz that run/evaluate can use."""
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
 from translator import checkpoint
 from translator.averaging import average_last, average_states, epoch_checkpoints
@@ -39,9 +40,16 @@ def test_average_of_two_states_is_their_mean_and_mismatches_are_refused():
         average_states([])
 
 
-def test_training_keeps_the_last_epochs_and_translate_average_writes_their_mean(tmp_path, capsys):
-    model_dir = tmp_path / "model"
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A TINY model directory: 3 epochs, the last 2 kept as epoch-NNN.npz."""
+    model_dir = tmp_path_factory.mktemp("averaging") / "model"
     Trainer(TINY, model_dir, progress=False, log=quiet).run()
+    return model_dir
+
+
+def test_training_keeps_the_last_epochs_and_translate_average_writes_their_mean(trained, capsys):
+    model_dir = trained
     paths = epoch_checkpoints(model_dir)
     assert [path.name for path in paths] == ["epoch-002.npz", "epoch-003.npz"]
     states = [checkpoint.load_checkpoint(path)["model"] for path in paths]
@@ -60,5 +68,36 @@ def test_training_keeps_the_last_epochs_and_translate_average_writes_their_mean(
                      "doce"], standalone_mode=False) is None
     with pytest.raises(CheckpointError, match="--keep-epochs"):
         average_last(model_dir, 3)
+
+
+@pytest.mark.parametrize("output, says", [
+    ("best.npz", "would replace the weights training chose (best.npz): write the average to another file "
+                 "(default averaged.npz), compare their dev BLEU, and copy it over best.npz yourself"),
+    ("BEST.npz", "would replace the weights training chose"),  # the same file on a case-insensitive disk
+    ("last.npz", "would replace the checkpoint --resume continues: choose another file name (default averaged.npz)"),
+    ("epoch-003.npz", "would replace a kept epoch checkpoint: choose another file name"),
+    ("epoch-1000.npz", "would replace a kept epoch checkpoint"),
+    ("../elsewhere.npz", "--output must be a .npz file name inside the model directory"),
+    ("averaged", "--output must be a .npz file name inside the model directory"),
+])
+def test_translate_average_never_replaces_trainings_files(trained, output, says):
+    """Refused in one line, before anything is read or written: best.npz, last.npz and the epoch files
+    stay byte for byte what training wrote (the help says best.npz is left alone)."""
+    kept = {path.name: path.read_bytes() for path in trained.glob("*.npz") if path.name != checkpoint.AVERAGED_FILE}
+    assert {checkpoint.BEST_FILE, checkpoint.LAST_FILE, "epoch-003.npz"} <= set(kept)
+    result = CliRunner().invoke(cli, ["average", "--model", str(trained), "--last", "2", "--output", output,
+                                      "--no-score"])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("translate: error: ") and says in lines[0], result.stderr
+    assert {path.name: path.read_bytes() for path in trained.glob("*.npz") if path.name in kept} == kept
     with pytest.raises(CheckpointError, match="--output"):
-        average_last(model_dir, 2, output="../elsewhere.npz")
+        average_last(trained, 2, output=output)
+
+
+def test_translate_average_may_write_any_other_name_and_replace_its_own_average(trained):
+    for output in ("averaged.npz", "avg-2.npz", "averaged.npz"):  # a second average replaces the first
+        path, epochs = average_last(trained, 2, output=output)
+        assert path == trained / output and epochs == [2, 3]
+        assert checkpoint.load_checkpoint(path)["kind"] == "average"
