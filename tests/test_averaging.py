@@ -1,5 +1,7 @@
 """Checkpoint averaging: identical checkpoints average to themselves, two known ones to their mean;
 training keeps the last K epochs; ``translate average`` writes averaged.npz that run/evaluate can use."""
+import shutil
+
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -19,10 +21,14 @@ def quiet(*_):
     pass
 
 
-def test_average_of_identical_states_is_the_identity():
-    rng = np.random.default_rng(0)
-    state = {"w": rng.standard_normal((3, 4)).astype(np.float32), "b": rng.standard_normal(4).astype(np.float32)}
-    averaged = average_states([state, dict(state), dict(state)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("copies", [1, 2, 3, 5, 7])
+def test_average_of_identical_states_is_the_identity(dtype, copies):
+    """Bit for bit, in float64 too (where sum / K rounds: 3 equal float64 weights summed are not 3x exactly)."""
+    rng = np.random.default_rng(copies)
+    state = {"w": rng.standard_normal((30, 40)).astype(dtype), "b": rng.standard_normal(40).astype(dtype)}
+    averaged = average_states([dict(state) for _ in range(copies)])
+    assert averaged.keys() == state.keys()
     for name, value in state.items():
         assert averaged[name].dtype == value.dtype
         assert np.array_equal(averaged[name], value)
@@ -101,3 +107,26 @@ def test_translate_average_may_write_any_other_name_and_replace_its_own_average(
         path, epochs = average_last(trained, 2, output=output)
         assert path == trained / output and epochs == [2, 3]
         assert checkpoint.load_checkpoint(path)["kind"] == "average"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_translate_average_of_identical_epoch_checkpoints_is_the_identity(trained, tmp_path, dtype):
+    """Five epoch files holding the same weights (a trained model's, in ``dtype``, with noise that fills every
+    mantissa bit): averaged.npz holds exactly them."""
+    model_dir = tmp_path / "model"
+    shutil.copytree(trained, model_dir)
+    for path in epoch_checkpoints(model_dir):
+        path.unlink()
+    rng = np.random.default_rng(5)
+    weights = {name: (np.asarray(value.data, np.float64) + rng.standard_normal(value.shape) * 1e-3).astype(dtype)
+               for name, value in checkpoint.load_checkpoint(model_dir / checkpoint.BEST_FILE)["model"].items()}
+    for epoch in range(1, 6):
+        checkpoint.save_checkpoint(model_dir / checkpoint.epoch_file(epoch),
+                                   {"kind": "epoch", "model": weights, "epoch": epoch, "dev_bleu": 0.0})
+    path, epochs = average_last(model_dir, 5)
+    assert epochs == [1, 2, 3, 4, 5]
+    averaged = checkpoint.load_checkpoint(path)["model"]
+    assert averaged.keys() == weights.keys()
+    for name, value in weights.items():
+        assert np.asarray(averaged[name].data).dtype == dtype
+        assert np.array_equal(np.asarray(averaged[name].data), value), name
