@@ -88,7 +88,7 @@ def test_training_keeps_the_last_epochs_and_translate_average_writes_their_mean(
 ])
 def test_translate_average_never_replaces_trainings_files(trained, output, says):
     """Refused in one line, before anything is read or written: best.npz, last.npz and the epoch files
-    stay byte for byte what training wrote (the help says best.npz is left alone)."""
+    stay byte for byte what training wrote, as the help and the README promise."""
     kept = {path.name: path.read_bytes() for path in trained.glob("*.npz") if path.name != checkpoint.AVERAGED_FILE}
     assert {checkpoint.BEST_FILE, checkpoint.LAST_FILE, "epoch-003.npz"} <= set(kept)
     result = CliRunner().invoke(cli, ["average", "--model", str(trained), "--last", "2", "--output", output,
