@@ -1,5 +1,6 @@
 """Tests for translator.tokenize: splitting, joining, normalisation, round trip on real data."""
 
+import re
 import unicodedata
 
 import pytest
@@ -104,11 +105,28 @@ def test_tokenize_loses_only_whitespace(text):
     assert rejoined == rejoined.strip() and "  " not in rejoined
 
 
-def test_round_trip_rate_on_real_corpus(spa_eng_path):
-    pairs = read_pairs(spa_eng_path, max_lines=2000).pairs
-    sentences = [sentence for pair in pairs for sentence in pair]
-    failures = [sentence for sentence in sentences if detokenize(tokenize(sentence)) != sentence]
-    rate = 1 - len(failures) / len(sentences)
-    print(f"round trip on {len(sentences)} sentences of the first 2,000 lines: {rate:.4%}; failures: {failures[:5]}")
-    assert len(sentences) == 4000
-    assert rate > 0.99, failures[:20]
+# What normalize() changes (a typographic apostrophe, a zero-width or no-break space, doubled spaces):
+# each corpus sentence holding one joins the sampled sentences, so the normalisations are exercised.
+NORMALISED = re.compile(r"[’‘\u00ad\u200b-\u200f\u2060\ufeff]|[^\S ]|  ")
+
+
+def test_round_trip_on_a_sample_of_the_whole_real_corpus(spa_eng_path):
+    """detokenize(tokenize(s)) is normalize(s) up to spacing for every sentence, exactly for all but a few.
+
+    Every 20th pair of the whole corpus (it is sorted by length: its first lines are all short) plus
+    every sentence normalize() changes. On all 231,928 sentences of spa-eng 33 come back otherwise
+    than exactly, all in spacing alone: the corpus spaces them irregularly (``cumpleaños .``,
+    ``!Qué``) or the rules space symbols (``C + +``, ``20 / 20``).
+    """
+    pairs = read_pairs(spa_eng_path).pairs
+    sentences = [text for pair in pairs[::20] for text in pair]
+    normalised = [text for pair in pairs for text in pair if NORMALISED.search(text)]
+    assert normalised and all(normalize(text) != text for text in normalised)
+    assert max(map(len, sentences)) > 200  # long sentences too, not just the corpus's first lines
+    inexact = []
+    for sentence in sentences + normalised:
+        rejoined = detokenize(tokenize(sentence))
+        if rejoined != normalize(sentence):
+            assert "".join(rejoined.split()) == "".join(normalize(sentence).split()), (sentence, rejoined)
+            inexact.append(sentence)
+    assert len(inexact) <= len(sentences) // 1000, inexact[:20]  # 99.9% exact (all 11,633 here)

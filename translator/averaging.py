@@ -5,13 +5,15 @@ Training keeps the weights of its last ``--keep-epochs K`` epochs as ``epoch-NNN
 directory (:meth:`translator.checkpoint.ModelDirectory.save_epoch`). ``translate average --last K``
 averages them, parameter by parameter (in float64, stored in each parameter's own dtype), into
 ``averaged.npz``, a file in ``best.npz``'s format: ``translate run``/``evaluate --weights averaged.npz``
-use it. ``best.npz`` is never touched, so an average that scores worse on dev costs nothing; copy
-it over ``best.npz`` to make it the default once it has proved better.
+use it. ``best.npz`` is never touched (``--output`` refuses the names of training's own files:
+``best.npz``, ``last.npz``, ``epoch-NNN.npz``), so an average that scores worse on dev costs nothing;
+copy it over ``best.npz`` to make it the default once it has proved better.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Sequence
 
@@ -36,11 +38,16 @@ def average_states(states: Sequence[dict[str, object]]) -> dict[str, np.ndarray]
         ``{name: array}``, each the mean over the K states, in the first state's dtype.
     Raises:
         ValueError: no states, or states whose names or shapes differ.
+
+    The mean is taken as ``first + sum(state - first) / K`` in float64: K identical states average to
+    exactly themselves in every dtype (a plain ``sum / K`` rounds float64 weights for K = 3, 5, ...),
+    and the differences of nearby checkpoints lose nothing.
     """
     if not states:
         raise ValueError("nothing to average: no checkpoints given")
     first = {name: _array(value) for name, value in states[0].items()}
-    totals = {name: value.astype(np.float64) for name, value in first.items()}
+    origins = {name: value.astype(np.float64) for name, value in first.items()}
+    totals = {name: np.zeros(value.shape, np.float64) for name, value in first.items()}
     for index, state in enumerate(states[1:], start=1):
         if set(state) != set(first):
             raise ValueError(f"checkpoint {index} has other parameters than checkpoint 0 "
@@ -50,13 +57,37 @@ def average_states(states: Sequence[dict[str, object]]) -> dict[str, np.ndarray]
             if value.shape != first[name].shape:
                 raise ValueError(f"parameter {name} has shape {value.shape} in checkpoint {index} but "
                                  f"{first[name].shape} in checkpoint 0")
-            totals[name] += value
-    return {name: (total / len(states)).astype(first[name].dtype) for name, total in totals.items()}
+            totals[name] += value - origins[name]
+    return {name: (origins[name] + total / len(states)).astype(first[name].dtype) for name, total in totals.items()}
 
 
 def epoch_checkpoints(model_dir: str | os.PathLike) -> list[Path]:
     """The ``epoch-NNN.npz`` files of ``model_dir``, oldest first."""
     return sorted(Path(model_dir).glob(checkpoint.EPOCH_PATTERN))
+
+
+def check_output_name(output: str) -> None:
+    """Refuse an ``--output`` that is not a plain ``.npz`` file name, or that names one of training's files.
+
+    ``best.npz`` (what ``run`` loads), ``last.npz`` (what ``--resume`` continues) and the kept
+    ``epoch-NNN.npz`` (what is averaged) are never replaced; the names are compared ignoring case,
+    as a case-insensitive file system would.
+
+    Raises:
+        CheckpointError: saying which name to use instead.
+    """
+    if Path(output).name != output or not output.endswith(".npz"):
+        raise CheckpointError(f"--output must be a .npz file name inside the model directory (such as the default "
+                              f"{AVERAGED_FILE}), got {output!r}")
+    name = output.lower()
+    if name == checkpoint.BEST_FILE:
+        raise CheckpointError(f"--output {output} would replace the weights training chose ({checkpoint.BEST_FILE}): "
+                              f"write the average to another file (default {AVERAGED_FILE}), compare their dev BLEU, "
+                              f"and copy it over {checkpoint.BEST_FILE} yourself if it is better")
+    if name == checkpoint.LAST_FILE or re.fullmatch(r"epoch-[0-9]+\.npz", name):
+        what = "the checkpoint --resume continues" if name == checkpoint.LAST_FILE else "a kept epoch checkpoint"
+        raise CheckpointError(f"--output {output} would replace {what}: choose another file name "
+                              f"(default {AVERAGED_FILE})")
 
 
 def average_last(model_dir: str | os.PathLike, last: int, output: str = AVERAGED_FILE) -> tuple[Path, list[int]]:
@@ -65,8 +96,10 @@ def average_last(model_dir: str | os.PathLike, last: int, output: str = AVERAGED
     Returns:
         ``(path written, the epochs averaged)``.
     Raises:
-        CheckpointError: fewer than ``last`` epoch checkpoints, or ones that do not fit together.
+        CheckpointError: an ``output`` :func:`check_output_name` refuses, fewer than ``last`` epoch
+            checkpoints, or ones that do not fit together.
     """
+    check_output_name(output)
     model_dir = Path(model_dir)
     checkpoint.read_config(model_dir)  # a model directory, of this version
     if last < 1:
@@ -75,9 +108,6 @@ def average_last(model_dir: str | os.PathLike, last: int, output: str = AVERAGED
     if len(paths) < last:
         raise CheckpointError(f"{model_dir} holds {len(paths)} epoch checkpoint(s), --last {last} needs {last}; "
                               "train with --keep-epochs K (K >= --last) to keep them")
-    if Path(output).name != output or output in (checkpoint.LAST_FILE,) or not output.endswith(".npz"):
-        raise CheckpointError(f"--output must be a .npz file name inside the model directory other than "
-                              f"{checkpoint.LAST_FILE}, got {output!r}")
     states = [checkpoint.load_checkpoint(path) for path in paths[-last:]]
     try:
         averaged = average_states([state["model"] for state in states])

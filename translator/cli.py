@@ -494,7 +494,7 @@ def evaluate(model_dir: Path, data_file: Path | None, data_member: str | None, b
 @click.option("--last", type=click.IntRange(min=1), required=True,
               help="average the weights of the last K epochs (kept by 'translate train --keep-epochs K')")
 @click.option("--output", default=checkpoint.AVERAGED_FILE, show_default=True, metavar="FILE",
-              help="file name inside --model; best.npz is left alone")
+              help="file name inside --model; best.npz, last.npz and epoch-NNN.npz are never replaced")
 @click.option("--score/--no-score", default=True,
               help="compare the dev BLEU (greedy) of best.npz and the average [default: on]")
 @device_option

@@ -514,10 +514,12 @@ class Trainer:
                     stop = self._run_epoch(started)
                     if stop is None:
                         self._end_epoch()
-                        if progress.stop_reason is None and self.stop_requested:
-                            stop = StopReason.INTERRUPTED
-                        elif progress.stop_reason is None and self._out_of_time(started):
-                            stop = StopReason.MAX_TIME
+                        if progress.stop_reason is None:  # agreed by every rank, like the checks between batches
+                            interrupted, out_of_time = self.world.any(self.stop_requested, self._out_of_time(started))
+                            if interrupted:
+                                stop = StopReason.INTERRUPTED
+                            elif out_of_time:
+                                stop = StopReason.MAX_TIME
             except KeyboardInterrupt:
                 # Raised between two batches (e.g. by after_step, or with no signal handler) the state
                 # is consistent and is saved; inside a step or on a second Ctrl-C it is not. With
