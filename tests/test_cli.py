@@ -416,7 +416,7 @@ def test_absurd_sizes_are_refused_before_anything_is_allocated(tmp_path, monkeyp
 
 def test_a_min_freq_that_empties_the_vocabulary(tmp_path):
     assert_user_error(invoke("train", "--model", tmp_path / "m", "--dataset", "numbers", "--max-pairs", 300,
-                             "--dev-size", 20, "--test-size", 20, "--min-freq", 1_000_000),
+                             "--dev-size", 20, "--test-size", 20, "--min-freq", 1_000_000, "--tokenizer", "word"),
                       "--min-freq 1000000", "vocabulary")
 
 

@@ -87,7 +87,7 @@ def test_a_casefold_model_saves_the_entry_and_reads_typed_input_like_written(cas
 def test_a_directory_without_the_entry_reads_sources_as_written(tmp_path):
     """Models trained before source normalisation: no entry in config.json, so 'none', exactly as before."""
     model_dir = tmp_path / "model"
-    Trainer(TOY.replace(source_normalization="none", source_noise=0.0), model_dir, progress=False, log=quiet,
+    Trainer(TOY.replace(tokenizer="word", source_normalization="none", source_noise=0.0), model_dir, progress=False, log=quiet,
             evaluate_test=False).run()
     inputs = ["Trescientos doce", "trescientos doce", "¿cuarenta y uno?"]
     before = Translator.load(model_dir).translate(inputs, beam=2)

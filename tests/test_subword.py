@@ -125,7 +125,7 @@ def test_sentencepiece_model_dir_saves_loads_translates_and_resumes(tmp_path):
 
 def test_word_level_dir_without_tokenizer_entry_still_loads_translates_and_resumes(tmp_path):
     model_dir = tmp_path / "model"
-    Trainer(TINY, model_dir, progress=False, log=quiet).run()
+    Trainer(TINY.replace(tokenizer="word"), model_dir, progress=False, log=quiet).run()
     path = model_dir / checkpoint.CONFIG_FILE
     document = json.loads(path.read_text())
     assert document["tokenizer"]["kind"] == "word"

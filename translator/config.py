@@ -86,7 +86,7 @@ class DataOptions:
     source_column: int = option(1, "0-based column of the source sentence in the data file", "data")
     target_column: int = option(0, "0-based column of the target sentence in the data file", "data")
     max_pairs: int | None = option(None, "use only the first N lines of the data (quick experiments)", "data")
-    max_length: int = option(12, "drop TRAINING pairs whose source or target has more tokens than this "
+    max_length: int = option(16, "drop TRAINING pairs whose source or target has more tokens than this "
                              "(dev and test keep every length)", "data")
     min_freq: int = option(2, "vocabulary: keep tokens seen at least this often in the training split", "data")
     max_vocab_size: int | None = option(None, "vocabulary: at most this many entries per language "
@@ -94,7 +94,7 @@ class DataOptions:
     dev_size: int = option(2000, "pairs held out for dev loss/BLEU each epoch", "data")
     test_size: int = option(2000, "pairs held out for the final test BLEU (saved as test.tsv)", "data")
     strict: bool = option(False, "stop at the first malformed data line instead of skipping it", "data")
-    tokenizer: str = option("word", "word: rule-based words (rare ones become <unk>); sentencepiece: subword "
+    tokenizer: str = option("sentencepiece", "word: rule-based words (rare ones become <unk>); sentencepiece: subword "
                             "pieces learnt on the training split (see translator/subword.py)", "data",
                             choices=TOKENIZER_KINDS)
     vocab_size: int = option(8000, "sentencepiece: pieces per model (an upper bound on small data); --min-freq and "

@@ -101,7 +101,7 @@ class SentencePieceTokenizer:
         texts = [text for text in map(normalize, sentences) if text]
         if not texts:
             raise DataError("no training text to learn a SentencePiece model from")
-        sentencepiece.set_random_generator_seed(seed)
+        sentencepiece.set_random_generator_seed(seed % 2 ** 32)  # its seed is a uint32; --seed may be larger
         writer = io.BytesIO()
         sentencepiece.SentencePieceTrainer.train(
             sentence_iterator=iter(texts), model_writer=writer, vocab_size=vocab_size, model_type=model_type,
