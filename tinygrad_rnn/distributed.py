@@ -376,10 +376,13 @@ def _nccl_all_reduce(group: _Group, array, op: str) -> None:
 def shard_bounds(total: int, world_size: int) -> list[int]:
     """Where each rank's contiguous slice of ``total`` elements starts: ``world_size + 1`` offsets.
 
-    Rank ``r`` holds ``[bounds[r], bounds[r + 1])``; sizes differ by at most one when ``total`` is
-    not divisible by ``world_size`` (the later ranks hold the extra elements).
+    Rank ``r`` holds ``[bounds[r], bounds[r + 1])``: ``ceil(total / world_size)`` elements each, the
+    last rank(s) fewer when ``total`` is not divisible by ``world_size``. A buffer padded to
+    ``world_size`` such chunks can then be all-gathered with equal counts (``MPI_Allgather``, several
+    times faster than ``MPI_Allgatherv`` in MPICH, and what NCCL requires).
     """
-    return [total * rank // world_size for rank in range(world_size + 1)]
+    chunk = -(-total // world_size)
+    return [min(rank * chunk, total) for rank in range(world_size + 1)]
 
 
 def _counts(total: int, group: _Group, counts) -> list[int]:
@@ -439,7 +442,8 @@ def all_gather_into_tensor(output: Tensor, input: Tensor, counts=None) -> None: 
         output: the whole tensor (its elements in C order), the same size on every rank.
         input: this rank's slice, ``counts[rank]`` elements. It may be a view of ``output`` at this
             rank's offset (then it is not copied: MPI_IN_PLACE).
-        counts: the slice sizes of ranks ``0..N-1``; ``None``: :func:`shard_bounds`' split.
+        counts: the slice sizes of ranks ``0..N-1``; ``None``: :func:`shard_bounds`' split. Equal
+            counts (pad ``output`` to a multiple of the world size) take the faster ``MPI_Allgather``.
     """
     group = _require_group()
     counts = _counts(output.numel(), group, counts)
@@ -455,7 +459,9 @@ def all_gather_into_tensor(output: Tensor, input: Tensor, counts=None) -> None: 
     if piece.size and not (piece.__array_interface__["data"][0] == mine.__array_interface__["data"][0]
                            and piece.dtype == mine.dtype):
         mine[...] = piece  # not already in place
-    if group.world_size > 1:
+    if group.world_size > 1 and len(set(counts)) == 1:
+        group.comm.Allgather(group.mpi.IN_PLACE, whole)
+    elif group.world_size > 1:
         group.comm.Allgatherv(group.mpi.IN_PLACE, [whole, (counts, offsets)])
     if not on_host:
         _write_back(array, whole.reshape(array.shape))

@@ -62,7 +62,11 @@ class _Shard:
         bounds = dist.shard_bounds(total, world_size)
         self.counts = [stop - start for start, stop in zip(bounds, bounds[1:])]
         self.start, self.stop = bounds[rank], bounds[rank + 1]
-        self.params = xp.empty_like(layout.grad)
+        # padded to world_size equal chunks, so the all-gathers have equal counts (MPI_Allgather)
+        self.chunk = -(-total // world_size)
+        self.padded = xp.zeros_like(layout.grad, shape=(self.chunk * world_size,))
+        self.own = slice(rank * self.chunk, (rank + 1) * self.chunk)  # this rank's chunk, padding included
+        self.params = self.padded[:total]
         self.param_views = layout.views(self.params)
         self.slice = self.params[self.start:self.stop]
         self.data = [self.slice]
@@ -92,6 +96,13 @@ class _Shard:
         for index, low, high in self.pieces:
             start = self.layout.offsets[index] + low - self.start
             self.slice[start:start + high - low] = self.layout.data[index].reshape(-1)[low:high]
+
+    def all_gather(self, padded, own=None) -> None:
+        """Every rank's chunk of ``padded`` (``chunk * world_size`` elements) into every rank's; ``own``:
+        this rank's ``stop - start`` elements, copied in first (``None``: already in place)."""
+        if own is not None:
+            padded[self.start:self.stop] = own
+        dist.all_gather_into_tensor(Tensor._wrap(padded), Tensor._wrap(padded[self.own]))
 
     def store_params(self) -> None:
         """The gathered flat parameters back into every parameter's own array."""
@@ -242,8 +253,7 @@ class ZeroRedundancyOptimizer(Optimizer):
                 for shard in self._shards_of(index):
                     shard.load_slice()
                     self.optim._math(shard, shard.grad, shard.state, group)  # an empty slice still counts the step
-                    dist.all_gather_into_tensor(Tensor._wrap(shard.params), Tensor._wrap(shard.slice),
-                                                counts=shard.counts)
+                    shard.all_gather(shard.padded)
                     shard.store_params()
         self._reduced = False
         self._steps += 1
@@ -263,9 +273,9 @@ class ZeroRedundancyOptimizer(Optimizer):
                 gathered = {}
                 for name, value in shard.state.items():
                     if backend.is_array(value):
-                        whole = layout.xp.empty_like(layout.grad)
-                        dist.all_gather_into_tensor(Tensor._wrap(whole), Tensor._wrap(value), counts=shard.counts)
-                        gathered[name] = layout.views(whole)
+                        whole = layout.xp.zeros_like(shard.padded)
+                        shard.all_gather(whole, value)
+                        gathered[name] = layout.views(whole[:layout.grad.size])
                 for index, param in enumerate(layout.params):
                     if not shard.state:
                         continue
