@@ -425,14 +425,17 @@ def reduce_scatter_tensor(output: Tensor, input: Tensor, op: str = ReduceOp.SUM,
     staged = _MPI_STAGING.get(source.dtype.name)
     if staged:
         source = source.astype(staged)
-    result = backend.numpy.empty(counts[group.rank], dtype=source.dtype)
+    target = output.data
+    direct = backend.device_of(target) != "cuda" and target.flags.c_contiguous and target.dtype == source.dtype
+    result = target.reshape(-1) if direct else backend.numpy.empty(counts[group.rank], dtype=source.dtype)
     if group.world_size == 1:
         result[...] = source
     else:
         group.comm.Reduce_scatter(source, result, recvcounts=counts, op=group.mpi.SUM)
     if op == ReduceOp.MEAN:
         result /= result.dtype.type(group.world_size)
-    _write_back(output.data, result.astype(output.dtype, copy=False).reshape(output.shape))
+    if not direct:
+        _write_back(target, result.astype(output.dtype, copy=False).reshape(output.shape))
 
 
 def all_gather_into_tensor(output: Tensor, input: Tensor, counts=None) -> None:  # noqa: A002
