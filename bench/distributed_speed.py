@@ -21,7 +21,8 @@ copies in and out of the flat parameter buffer).
 ``python bench/distributed_speed.py --compare 1,2 --rounds 3`` starts the runs itself, alternating
 1 rank and 2 ranks so a change in the machine's load hits both, and prints each round and the
 speed-up per round (the median and the range); ``--sharding both`` (the default) runs each world
-of more than one rank twice, unsharded and sharded (``on``/``off``: only one way). Set ``OPENBLAS_NUM_THREADS=1`` (the comparison does).
+of more than one rank twice, unsharded and sharded (``on``/``off``: only one way). Set
+``OPENBLAS_NUM_THREADS=1`` (the comparison does).
 """
 from __future__ import annotations
 
@@ -177,7 +178,8 @@ def compare(args) -> None:
         pure = [r[world]["pure_all_reduce_ms"] / r[world]["step_ms"] for r in rounds]
         cpu_ratios = [r[base]["step_cpu_ms"] / r[world]["step_cpu_ms"] for r in rounds]
         cpu_shares = [r[world]["all_reduce_cpu_ms"] / r[world]["step_cpu_ms"] for r in rounds]
-        print(f"{_label(world)} vs {_label(base)}: wall-clock speed-up median {statistics.median(ratios):.2f}x (rounds: "
+        print(f"{_label(world)} vs {_label(base)}: wall-clock speed-up median {statistics.median(ratios):.2f}x "
+              f"(rounds: "
               f"{', '.join(f'{ratio:.2f}' for ratio in ratios)}); communication incl. waiting "
               f"{statistics.median(shares):.0%} of a step, the all-reduce alone {statistics.median(pure):.0%}; "
               f"CPU time per step: {statistics.median(cpu_ratios):.2f}x less per rank, communication "

@@ -12,7 +12,7 @@ import pytest
 
 import tinygrad_rnn as tg
 import tinygrad_rnn.distributed as dist
-from tinygrad_rnn import nn
+from tinygrad_rnn import nn, optim
 from tinygrad_rnn.nn.parallel import DistributedDataParallel, _buckets, all_reduce_gradients
 
 from mpi_helpers import MPI_PROGRAMS, mpi_environment, needs_mpi, run_mpi
@@ -42,6 +42,10 @@ def test_collectives_need_init_first():
         DistributedDataParallel(nn.Linear(2, 2))
     with pytest.raises(ValueError, match="op='mean' or op='sum'"):
         all_reduce_gradients(nn.Linear(2, 2).parameters(), op="max")
+    with pytest.raises(RuntimeError, match=r"ZeroRedundancyOptimizer needs the process group"):
+        optim.ZeroRedundancyOptimizer(nn.Linear(2, 2).parameters(), optim.Adam)
+    with pytest.raises(ValueError, match="op='mean' or op='sum'"):
+        optim.ZeroRedundancyOptimizer(nn.Linear(2, 2).parameters(), optim.Adam, op="max")
 
 
 def test_buckets_keep_order_split_by_size_and_never_mix_dtypes():
