@@ -9,7 +9,7 @@ with gradient clipping (a max norm the gradients exceed), float64, no dropout, i
 * ``sharded``: ``ZeroRedundancyOptimizer`` (reduce-scatter, sharded clipping and update, all-gather);
 
 for Adam (``op="mean"``), AdamW (``op="sum"``, losses divided by the global count) and SGD with
-momentum. Rank 0 writes ``OUT.npz`` with keys ``<optimizer>/<way>/<parameter>``, plus:
+momentum (its parameters' arrays replaced after the optimizer was built: the copying path). Rank 0 writes ``OUT.npz`` with keys ``<optimizer>/<way>/<parameter>``, plus:
 
 * ``resumed/<parameter>``: Adam sharded for 10 steps, its consolidated state saved and loaded into a fresh
   model and sharded optimizer, 10 more steps (must equal ``adam/sharded`` exactly);
@@ -60,6 +60,9 @@ def build(kind: str, sharded: bool):
     model = DistributedDataParallel(Regressor().to(dtype="float64"), op=op)
     if sharded:
         optimizer = optim.ZeroRedundancyOptimizer(model.parameters(), optimizer_class, op=op, **arguments)
+        if kind == "sgd":  # parameters given arrays of their own: the step copies slices in and out instead
+            for parameter in model.parameters():
+                parameter.data = parameter.data.copy()
     else:
         optimizer = optimizer_class(model.parameters(), **arguments)
     return model, optimizer
@@ -109,6 +112,8 @@ for kind in OPTIMIZERS:
     for sharded in (False, True):
         model, optimizer = build(kind, sharded)
         norms = train(kind, model, optimizer, range(STEPS))
+        if sharded:  # the parameters are views of the buffer the all-gather fills, except where replaced
+            assert [shard.shared for shard in optimizer._all_shards()] == [kind != "sgd"], kind
         assert sum(norm > MAX_NORM for norm in norms) >= 5, f"{kind}: clipping acted on too few steps: {norms}"
         results.update(weights_of(model, f"{kind}/{'sharded' if sharded else 'unsharded'}"))
         results[f"norms/{kind}/{'sharded' if sharded else 'unsharded'}"] = np.asarray(norms)

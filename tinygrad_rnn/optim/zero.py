@@ -64,10 +64,12 @@ class _Shard:
         self.start, self.stop = bounds[rank], bounds[rank + 1]
         # padded to world_size equal chunks, so the all-gathers have equal counts (MPI_Allgather)
         self.chunk = -(-total // world_size)
-        self.padded = xp.zeros_like(layout.grad, shape=(self.chunk * world_size,))
         self.own = slice(rank * self.chunk, (rank + 1) * self.chunk)  # this rank's chunk, padding included
+        shared = _shared_buffer(layout, self.chunk * world_size)
+        self.shared = shared is not None  # the parameters are views of the buffer: no copies in or out
+        self.padded = shared if self.shared else xp.zeros_like(layout.grad, shape=(self.chunk * world_size,))
         self.params = self.padded[:total]
-        self.param_views = layout.views(self.params)
+        self.param_views = layout.data if self.shared else layout.views(self.params)
         self.slice = self.params[self.start:self.stop]
         self.data = [self.slice]
         self.grad = xp.empty_like(self.slice)
@@ -93,6 +95,8 @@ class _Shard:
     # moving values between the parameters and the slice
     def load_slice(self) -> None:
         """The slice's part of the parameters' current values (user code may have changed them in place)."""
+        if self.shared:
+            return
         for index, low, high in self.pieces:
             start = self.layout.offsets[index] + low - self.start
             self.slice[start:start + high - low] = self.layout.data[index].reshape(-1)[low:high]
@@ -106,6 +110,8 @@ class _Shard:
 
     def store_params(self) -> None:
         """The gathered flat parameters back into every parameter's own array."""
+        if self.shared:
+            return
         for array, view in zip(self.layout.data, self.param_views):
             array[...] = view
 
@@ -118,6 +124,42 @@ class _Shard:
             value = value.data if isinstance(value, Tensor) else value
             out[start:start + high - low] = backend.to_device(value, self.layout.device).reshape(-1)[low:high]
         return out
+
+
+def _address(array) -> int:
+    return array.data.ptr if backend.device_of(array) == "cuda" else array.__array_interface__["data"][0]
+
+
+def _shared_buffer(layout, padded_size: int):
+    """The flat buffer of ``padded_size`` elements whose views the layout's parameters are, in order, or None."""
+    base = layout.data[0].base
+    if base is None or base.ndim != 1 or base.size != padded_size or base.dtype != layout.data[0].dtype:
+        return None
+    start, itemsize = _address(base), base.itemsize
+    for array, offset in zip(layout.data, layout.offsets):
+        if array.base is not base or not array.flags.c_contiguous or _address(array) != start + offset * itemsize:
+            return None
+    return base
+
+
+def _into_one_buffer(params: list, world_size: int) -> None:
+    """Make the parameters of each dtype and device views of one flat buffer (in their order, as the
+    optimizer's flat layouts take them), padded to ``world_size`` equal chunks: the all-gather of the
+    updated slices then lands in the parameters themselves. Their values do not change."""
+    chunks: dict = {}
+    for param in params:
+        chunks.setdefault((backend.device_of(param.data), param.data.dtype.str), []).append(param)
+    for members in chunks.values():
+        total = sum(int(param.data.size) for param in members)
+        chunk = -(-total // world_size)
+        flat = backend.get_array_module(members[0].data).zeros_like(members[0].data, shape=(chunk * world_size,))
+        offset = 0
+        for param in members:
+            size = int(param.data.size)
+            view = flat[offset:offset + size].reshape(param.data.shape)
+            view[...] = param.data
+            param.data = view
+            offset += size
 
 
 class ZeroRedundancyOptimizer(Optimizer):
@@ -141,6 +183,12 @@ class ZeroRedundancyOptimizer(Optimizer):
                                "tinygrad_rnn.distributed.init() first (in every rank)")
         if not (isinstance(optimizer_class, type) and issubclass(optimizer_class, Optimizer)):
             raise TypeError(f"optimizer_class must be an optimizer class such as optim.Adam, got {optimizer_class!r}")
+        params = list(params)
+        world_size = dist.get_world_size()
+        for group in params if params and isinstance(params[0], dict) else [{"params": params}]:
+            if not isinstance(group["params"], Tensor):
+                group["params"] = list(group["params"])
+                _into_one_buffer([param for param in group["params"] if isinstance(param, Tensor)], world_size)
         self.optim = optimizer_class(params, **defaults)
         self.op = op
         self.rank, self.world_size = dist.get_rank(), dist.get_world_size()
