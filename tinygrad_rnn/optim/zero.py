@@ -23,6 +23,12 @@ slices are equal to one element whatever the parameter sizes)::
     optimizer.clip_grad_norm_(5.0)                          # instead of nn.utils.clip_grad_norm_
     optimizer.step()
 
+When it is built, the parameters of each dtype and device become views of one flat buffer, padded to
+N equal chunks (their values unchanged; ``p.data`` is replaced once, before the optimizer's flat layouts
+are made): each rank updates its chunk in place and the all-gather (``MPI_Allgather``, equal counts)
+fills the others', with no copy in or out. Parameters whose arrays user code replaces later (``module.to``)
+are copied into and out of such a buffer each step instead.
+
 After ``step()`` every rank holds the same parameters; a parameter's ``.grad`` still holds this rank's
 own (unreduced) gradient. ``op`` is DDP's (``tinygrad_rnn.nn.parallel``): ``"mean"`` when each
 rank's loss is a mean over its equal share, ``"sum"`` when it is already divided by a global count.
