@@ -11,10 +11,18 @@ in rank 0's CPU time, which other jobs on a shared machine do not inflate; plus 
 all-reduce alone on the same bytes with both ranks already waiting (the pure communication)::
 
     mpiexec -n 2 python bench/distributed_speed.py --steps 20
+    mpiexec -n 2 python bench/distributed_speed.py --steps 20 --shard   # ZeroRedundancyOptimizer
+
+With ``--shard`` the optimizer step is sharded (``optim.ZeroRedundancyOptimizer``: reduce-scatter,
+clipping and Adam on this rank's half, all-gather): the communication figures are then the
+reduce-scatter plus the all-gather, the update figures the sharded clipping and Adam (with the
+copies in and out of the flat parameter buffer).
 
 ``python bench/distributed_speed.py --compare 1,2 --rounds 3`` starts the runs itself, alternating
 1 rank and 2 ranks so a change in the machine's load hits both, and prints each round and the
-speed-up per round (the median and the range). Set ``OPENBLAS_NUM_THREADS=1`` (the comparison does).
+speed-up per round (the median and the range); ``--sharding both`` (the default) runs each world
+of more than one rank twice, unsharded and sharded (``on``/``off``: only one way). Set
+``OPENBLAS_NUM_THREADS=1`` (the comparison does).
 """
 from __future__ import annotations
 
@@ -47,7 +55,11 @@ def measure(args) -> dict | None:
     tg.manual_seed(0)
     model = Seq2Seq(ModelConfig(dropout=0.0), args.source_vocab, args.target_vocab)
     broadcast_parameters(model)
-    optimizer = optim.Adam(model.parameters(), lr=1e-3)
+    if args.shard:
+        optimizer = optim.ZeroRedundancyOptimizer(model.parameters(), optim.Adam, op="sum", lr=1e-3)
+        collectives = _timed_collectives(dist)
+    else:
+        optimizer = optim.Adam(model.parameters(), lr=1e-3)
     parameters = list(model.parameters())
     rng = np.random.default_rng(0)  # the same global batches on every rank
     batches = [random_batch(rng, args.batch, args.length, args.source_vocab, args.target_vocab)
@@ -66,12 +78,19 @@ def measure(args) -> dict | None:
                           target_out[share][:, :width], label_smoothing=0.1, reduction="sum") / float(global_tokens)
         loss.backward()
         computed, cpu_computed = time.perf_counter(), time.process_time()
-        if size > 1:  # as translate train: a world of one reduces nothing
-            all_reduce_gradients(parameters, op="sum")
-        reduced, cpu_reduced = time.perf_counter(), time.process_time()
-        nn.utils.clip_grad_norm_(parameters, 5.0)
-        optimizer.step()
-        finished, cpu_finished = time.perf_counter(), time.process_time()
+        if args.shard:  # the collectives happen inside clipping and the step: timed by their wrappers
+            collectives[:] = [0.0, 0.0]
+            optimizer.clip_grad_norm_(5.0)
+            optimizer.step()
+            finished, cpu_finished = time.perf_counter(), time.process_time()
+            reduced, cpu_reduced = computed + collectives[0], cpu_computed + collectives[1]
+        else:
+            if size > 1:  # as translate train: a world of one reduces nothing
+                all_reduce_gradients(parameters, op="sum")
+            reduced, cpu_reduced = time.perf_counter(), time.process_time()
+            nn.utils.clip_grad_norm_(parameters, 5.0)
+            optimizer.step()
+            finished, cpu_finished = time.perf_counter(), time.process_time()
         if step:  # the first step is a warm-up
             compute.append(computed - started)
             communicate.append(reduced - computed)
@@ -91,7 +110,7 @@ def measure(args) -> dict | None:
     if rank != 0:
         return None
     step_seconds = [a + b + c for a, b, c in zip(compute, communicate, update)]
-    return {"ranks": size, "parameters": int(flat.numel()), "megabytes_reduced": round(4 * flat.numel() / 1e6, 1),
+    return {"ranks": size, "sharded": bool(args.shard), "parameters": int(flat.numel()), "megabytes_reduced": round(4 * flat.numel() / 1e6, 1),
             "steps": len(step_seconds), "global_batch": args.batch,
             "tokens_per_second": round(tokens / sum(step_seconds), 1),
             "step_ms": round(1e3 * statistics.median(step_seconds), 1),
@@ -107,20 +126,47 @@ def measure(args) -> dict | None:
             "load_average": round(os.getloadavg()[0], 2)}
 
 
+def _timed_collectives(dist) -> list[float]:
+    """Wrap the sharded optimizer's two collectives so their wall-clock and CPU seconds add up in the list returned."""
+    spent = [0.0, 0.0]
+
+    def timed(collective):
+        def run(*args, **kwargs):
+            started, cpu_started = time.perf_counter(), time.process_time()
+            collective(*args, **kwargs)
+            spent[0] += time.perf_counter() - started
+            spent[1] += time.process_time() - cpu_started
+        return run
+
+    dist.reduce_scatter_tensor = timed(dist.reduce_scatter_tensor)
+    dist.all_gather_into_tensor = timed(dist.all_gather_into_tensor)
+    return spent
+
+
+def _label(world: tuple[int, bool]) -> str:
+    ranks, sharded = world
+    return f"{ranks} rank{'s' if ranks > 1 else ''}{' sharded' if sharded else ''}"
+
+
 def compare(args) -> None:
     mpiexec = str(Path(sys.executable).parent / "mpiexec")
     if not Path(mpiexec).is_file():
         mpiexec = shutil.which("mpiexec")
     environment = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), environment.get("PYTHONPATH")]))
-    worlds = [int(part) for part in args.compare.split(",")]
+    worlds = []  # (ranks, sharded)
+    for part in args.compare.split(","):
+        ranks = int(part)
+        ways = [False] if ranks == 1 else {"both": [False, True], "on": [True], "off": [False]}[args.sharding]
+        worlds.extend((ranks, sharded) for sharded in ways)
     flags = ["--steps", str(args.steps), "--batch", str(args.batch), "--length", str(args.length),
              "--source-vocab", str(args.source_vocab), "--target-vocab", str(args.target_vocab)]
     rounds = []
     for round_number in range(args.rounds):
         results = {}
         for world in worlds:
-            finished = subprocess.run([mpiexec, "-n", str(world), sys.executable, __file__, *flags],
+            finished = subprocess.run([mpiexec, "-n", str(world[0]), sys.executable, __file__, *flags,
+                                       *(["--shard"] if world[1] else [])],
                                       capture_output=True, text=True, env=environment, check=True)
             results[world] = json.loads(finished.stdout.strip().splitlines()[-1])
             print(f"round {round_number + 1}: {json.dumps(results[world])}", flush=True)
@@ -132,10 +178,11 @@ def compare(args) -> None:
         pure = [r[world]["pure_all_reduce_ms"] / r[world]["step_ms"] for r in rounds]
         cpu_ratios = [r[base]["step_cpu_ms"] / r[world]["step_cpu_ms"] for r in rounds]
         cpu_shares = [r[world]["all_reduce_cpu_ms"] / r[world]["step_cpu_ms"] for r in rounds]
-        print(f"{world} ranks vs {base}: wall-clock speed-up median {statistics.median(ratios):.2f}x (rounds: "
-              f"{', '.join(f'{ratio:.2f}' for ratio in ratios)}); all-reduce incl. waiting "
+        print(f"{_label(world)} vs {_label(base)}: wall-clock speed-up median {statistics.median(ratios):.2f}x "
+              f"(rounds: "
+              f"{', '.join(f'{ratio:.2f}' for ratio in ratios)}); communication incl. waiting "
               f"{statistics.median(shares):.0%} of a step, the all-reduce alone {statistics.median(pure):.0%}; "
-              f"CPU time per step: {statistics.median(cpu_ratios):.2f}x less per rank, the all-reduce "
+              f"CPU time per step: {statistics.median(cpu_ratios):.2f}x less per rank, communication "
               f"{statistics.median(cpu_shares):.0%} of it")
 
 
@@ -149,6 +196,9 @@ def main():
     parser.add_argument("--target-vocab", type=int, default=9000)
     parser.add_argument("--compare", default=None, help="e.g. 1,2: start these world sizes alternately")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--shard", action="store_true", help="shard the optimizer step (ZeroRedundancyOptimizer)")
+    parser.add_argument("--sharding", choices=("both", "on", "off"), default="both",
+                        help="with --compare: run worlds of more than one rank unsharded and sharded, or one way")
     args = parser.parse_args()
     if args.compare:
         compare(args)

@@ -12,7 +12,7 @@ import pytest
 
 import tinygrad_rnn as tg
 import tinygrad_rnn.distributed as dist
-from tinygrad_rnn import nn
+from tinygrad_rnn import nn, optim
 from tinygrad_rnn.nn.parallel import DistributedDataParallel, _buckets, all_reduce_gradients
 
 from mpi_helpers import MPI_PROGRAMS, mpi_environment, needs_mpi, run_mpi
@@ -42,6 +42,10 @@ def test_collectives_need_init_first():
         DistributedDataParallel(nn.Linear(2, 2))
     with pytest.raises(ValueError, match="op='mean' or op='sum'"):
         all_reduce_gradients(nn.Linear(2, 2).parameters(), op="max")
+    with pytest.raises(RuntimeError, match=r"ZeroRedundancyOptimizer needs the process group"):
+        optim.ZeroRedundancyOptimizer(nn.Linear(2, 2).parameters(), optim.Adam)
+    with pytest.raises(ValueError, match="op='mean' or op='sum'"):
+        optim.ZeroRedundancyOptimizer(nn.Linear(2, 2).parameters(), optim.Adam, op="max")
 
 
 def test_buckets_keep_order_split_by_size_and_never_mix_dtypes():
@@ -118,3 +122,34 @@ def test_nccl_backend_reduces_cuda_tensors():
     finished = run_mpi(ranks, [MPI_PROGRAMS / "nccl.py"], timeout=120)
     assert finished.returncode == 0, finished.stdout + finished.stderr
     assert all(f"rank {rank} of {ranks}: nccl ok" in finished.stdout for rank in range(ranks))
+
+
+@needs_mpi
+def test_the_sharded_optimizer_step_equals_the_unsharded_one_and_one_rank(tmp_path):
+    """ZeroRedundancyOptimizer: reduce-scatter, clipping and the update on 1/N, all-gather (mpi_programs/zero.py)."""
+    one = subprocess.run([sys.executable, MPI_PROGRAMS / "zero.py", tmp_path / "one.npz"],
+                         capture_output=True, text=True, timeout=120, env=mpi_environment())
+    assert one.returncode == 0, one.stderr
+    two = run_mpi(2, [MPI_PROGRAMS / "zero.py", tmp_path / "two.npz"], timeout=120)
+    assert two.returncode == 0, two.stdout + two.stderr
+    single, double = np.load(tmp_path / "one.npz"), np.load(tmp_path / "two.npz")
+    assert sorted(single.files) == sorted(double.files)
+    names = [name[len("adam/unsharded/"):] for name in single.files if name.startswith("adam/unsharded/")]
+    assert len(names) == 10  # 2 LSTM layers x 4 tensors + the head's 2: 2077 numbers, odd, so uneven slices
+    for kind in ("adam", "adamw", "sgd"):
+        for run in (single, double):
+            for way in ("unsharded", "sharded"):
+                for name in names:  # against one rank, unsharded: the reference
+                    assert _largest_relative_difference(run[f"{kind}/{way}/{name}"],
+                                                        single[f"{kind}/unsharded/{name}"]) <= 1e-9, (kind, way, name)
+        clipped = single[f"norms/{kind}/unsharded"] > 0.2
+        assert clipped.sum() >= 5  # clipping acted (on the steps whose norm exceeded 0.2)
+        np.testing.assert_allclose(double[f"norms/{kind}/sharded"], single[f"norms/{kind}/unsharded"], rtol=1e-9)
+    for run in (single, double):
+        for name in names:  # saved after 10 steps and loaded: the same as 20 steps straight
+            assert np.array_equal(run[f"resumed/{name}"], run[f"adam/sharded/{name}"]), name
+            assert _largest_relative_difference(run[f"crossed/{name}"], run[f"adam/sharded/{name}"]) <= 1e-9, name
+        state = [name for name in run.files if name.startswith("state10/")]
+        assert len(state) == 30  # step, exp_avg, exp_avg_sq for each of the 10 parameters
+        for name in state:  # the consolidated state has the unsharded optimizer's layout and values
+            assert _largest_relative_difference(run[name], run["state10_unsharded/" + name[len("state10/"):]]) <= 1e-9

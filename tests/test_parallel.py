@@ -5,6 +5,7 @@ a 16-unit model, a few seconds per run) and skip, with the reason, where mpi4py 
 """
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -82,14 +83,16 @@ def test_ranks_after_the_first_never_write_the_model_directory(tmp_path):
 
 # ---------------------------------------------------------------- under mpiexec
 @needs_mpi
-def test_two_ranks_train_the_translator_like_one_and_write_one_set_of_files(tmp_path):
-    """float64 (the engine's default dtype set by the wrapper), dropout off: equal up to summation order."""
+@pytest.mark.parametrize("sharding", ["--shard-optimizer", "--no-shard-optimizer"])
+def test_two_ranks_train_the_translator_like_one_and_write_one_set_of_files(tmp_path, sharding):
+    """float64 (the engine's default dtype set by the wrapper), dropout off: equal up to summation order,
+    with the optimizer step sharded over the ranks (the default) and without."""
     program = MPI_PROGRAMS / "translate_float64.py"
     arguments = ["train", *TOY, "--epochs", "2", "--dropout", "0"]
     one = subprocess.run([sys.executable, program, *arguments, "--model", tmp_path / "one"], capture_output=True,
                          text=True, timeout=120, env=mpi_environment())
     assert one.returncode == 0, one.stderr
-    two = run_mpi(2, [program, *arguments, "--model", tmp_path / "two"], timeout=120)
+    two = run_mpi(2, [program, *arguments, sharding, "--model", tmp_path / "two"], timeout=120)
     assert two.returncode == 0, two.stdout + two.stderr
     assert two.stdout.count("training stopped: completed after 2 epoch(s)") == 1  # rank 0 alone reports
     assert two.stderr.count("epoch 2/2: train loss") == 1
@@ -105,6 +108,36 @@ def test_two_ranks_train_the_translator_like_one_and_write_one_set_of_files(tmp_
     one_epochs, two_epochs = events(tmp_path / "one", "epoch"), events(tmp_path / "two", "epoch")
     assert [e["dev_loss"] for e in two_epochs] == pytest.approx([e["dev_loss"] for e in one_epochs], rel=1e-12)
     assert [e["dev_bleu"] for e in two_epochs] == [e["dev_bleu"] for e in one_epochs]  # sharded decoding
+
+
+@needs_mpi
+def test_a_sharded_run_resumed_after_an_epoch_equals_an_uninterrupted_one(tmp_path):
+    """last.npz holds the sharded optimizer's whole state (gathered on rank 0); each rank takes its slice
+    back: exactly the uninterrupted run. Resumed unsharded, the same up to summation order."""
+    program = MPI_PROGRAMS / "translate_float64.py"
+    arguments = ["train", *TOY, "--dropout", "0"]
+    straight = run_mpi(2, [program, *arguments, "--epochs", "2", "--model", tmp_path / "straight"], timeout=120)
+    assert straight.returncode == 0, straight.stdout + straight.stderr
+    reference = weights(tmp_path / "straight" / checkpoint.LAST_FILE)
+    first = run_mpi(2, [program, *arguments, "--epochs", "1", "--model", tmp_path / "first"], timeout=120)
+    assert first.returncode == 0, first.stdout + first.stderr
+    saved = checkpoint.load_checkpoint(tmp_path / "first" / checkpoint.LAST_FILE)["optimizer"]
+    assert len(saved["state"]) == len(reference)  # every parameter's whole moments, not a slice
+    assert all(entries["exp_avg"].shape == reference[name].shape
+               for entries, name in zip(saved["state"].values(), reference))
+    for sharding in ("--shard-optimizer", "--no-shard-optimizer"):
+        model_dir = tmp_path / sharding
+        shutil.copytree(tmp_path / "first", model_dir)
+        again = run_mpi(2, [program, "train", "--model", model_dir, "--resume", "--epochs", "2", sharding,
+                            "--no-progress"], timeout=120)
+        assert again.returncode == 0, again.stdout + again.stderr
+        ours = weights(model_dir / checkpoint.LAST_FILE)
+        for key in reference:
+            if sharding == "--shard-optimizer":
+                np.testing.assert_array_equal(ours[key], reference[key], err_msg=key)
+            else:
+                relative = np.abs(ours[key] - reference[key]) / np.maximum(np.abs(reference[key]), 1e-300)
+                assert relative.max() <= 1e-9, (key, relative.max())
 
 
 @pytest.fixture

@@ -60,7 +60,7 @@ BUILTIN_DATASETS = ("numbers",)  # generated in memory, no download (translator.
 
 # Options that may differ from the saved configuration when resuming: they change when or where
 # training runs, not what it computes.
-RESUME_OVERRIDABLE = ("epochs", "max_time", "device", "keep_epochs", "curves")
+RESUME_OVERRIDABLE = ("epochs", "max_time", "device", "keep_epochs", "curves", "shard_optimizer")
 
 # --source-noise of a new run: the share of training sources replaced each epoch by a casually typed form.
 DEFAULT_SOURCE_NOISE = 0.4
@@ -141,6 +141,9 @@ class TrainingOptions:
     max_time: float | None = option(None, "stop (and save) after this many seconds of training", "training")
     seed: int = option(1, "random seed: the same seed gives the same model", "training")
     device: str = option("cpu", "cpu or cuda", "training", metavar="DEVICE")
+    shard_optimizer: bool = option(True, "under 'mpiexec -n N' on the CPU: each rank clips and updates only its 1/N "
+                                   "of the parameters (reduce-scatter, Adam, all-gather) instead of all of them "
+                                   "after an all-reduce; the same result (off: the unsharded step)", "training")
 
 
 @dataclasses.dataclass(frozen=True)

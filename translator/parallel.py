@@ -10,9 +10,15 @@ ranks; :class:`MPIWorld` answers over ``tinygrad_rnn.distributed``. Why the resu
   takes rows r, r+N, r+2N, ..., so the shares have similar lengths and no rank waits long;
 - a rank's loss is the sum of its target tokens' cross-entropies divided by the *global* batch's
   target tokens, and the gradients are summed (one all-reduce of the flat gradient buffer), so every rank
-  holds the gradient of the whole batch's mean loss; clipping and Adam then run on every rank on
-  equal gradients and the weights stay equal. With dropout off, N ranks take the steps one process
-  takes, up to the order of floating-point sums;
+  holds the gradient of the whole batch's mean loss. By default (``--shard-optimizer``, on the CPU) the
+  step is sharded (``tinygrad_rnn.optim.ZeroRedundancyOptimizer``): the gradients are reduce-scattered,
+  each rank clips (the global norm is one all-reduced number) and runs Adam on its 1/N of the
+  parameters, and the updated parameters are all-gathered; with ``--no-shard-optimizer`` (and always
+  with ``--device cuda``, where NCCL's all-reduce is faster) every rank all-reduces the gradients and
+  runs clipping and Adam on all of them. Either way the weights stay equal, and with dropout off, N
+  ranks take the steps one process takes, up to the order of floating-point sums. ``last.npz`` holds
+  the whole optimizer state in the unsharded layout (gathered on rank 0; each rank keeps its slice
+  when it resumes), so a run may resume with the other setting or another N;
 - decisions that depend on a clock or a signal are agreed every step: a Ctrl-C (``mpiexec`` passes
   it to every rank) or ``--max-time`` on any rank stops all of them after the same batch, and the
   every-few-minutes save of ``last.npz`` happens on all of them at the same batch;
@@ -46,6 +52,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 import tinygrad_rnn as tg
+from tinygrad_rnn import nn, optim
 from translator.batching import Batch, make_batch
 from translator.checkpoint import ModelDirectory
 from translator.errors import ConfigError
@@ -155,8 +162,20 @@ class World:
         """``(this rank's part of the global batch or None if it has no row, the global batch's target tokens)``."""
         return batch, batch.num_target_tokens
 
-    def reduce_gradients(self, parameters) -> None:
-        """Sum every parameter's gradient over the ranks (each rank's loss is already globally normalised)."""
+    def optimizer(self, parameters, lr: float, shard: bool):
+        """The Adam optimizer of training (sharded over the ranks when ``shard`` and the world allows it)."""
+        return optim.Adam(parameters, lr=lr)
+
+    def reduce_gradients(self, parameters, optimizer) -> None:
+        """Sum every parameter's gradient over the ranks (each rank's loss is already globally normalised);
+        a sharded optimizer reduces them itself, in its step."""
+
+    def clip_grad_norm_(self, parameters, optimizer, max_norm: float) -> None:
+        """Clip the (reduced) gradients' global norm to ``max_norm``."""
+        nn.utils.clip_grad_norm_(parameters, max_norm)
+
+    def consolidate(self, optimizer) -> None:
+        """Before rank 0 saves ``optimizer.state_dict()``: gather a sharded optimizer's state (collective)."""
 
     def any(self, *flags: bool) -> tuple[bool, ...]:
         """Each flag OR-ed over the ranks (one collective for all of them)."""
@@ -196,10 +215,27 @@ class MPIWorld(World):
         rows = np.arange(self.rank, len(batch), self.size)
         return (take_rows(batch, rows, examples) if len(rows) else None), batch.num_target_tokens
 
-    def reduce_gradients(self, parameters) -> None:
+    def optimizer(self, parameters, lr: float, shard: bool):
+        if not shard or self.dist.get_backend() == "nccl":  # NCCL: its all-reduce beats staging through the host
+            return optim.Adam(parameters, lr=lr)
+        return optim.ZeroRedundancyOptimizer(parameters, optim.Adam, op="sum", lr=lr)
+
+    def reduce_gradients(self, parameters, optimizer) -> None:
+        if isinstance(optimizer, optim.ZeroRedundancyOptimizer):
+            return  # reduce-scattered in its clip_grad_norm_ or step
         from tinygrad_rnn.nn.parallel import all_reduce_gradients  # noqa: PLC0415
 
         all_reduce_gradients(parameters, op="sum")
+
+    def clip_grad_norm_(self, parameters, optimizer, max_norm: float) -> None:
+        if isinstance(optimizer, optim.ZeroRedundancyOptimizer):
+            optimizer.clip_grad_norm_(max_norm)
+        else:
+            super().clip_grad_norm_(parameters, optimizer, max_norm)
+
+    def consolidate(self, optimizer) -> None:
+        if isinstance(optimizer, optim.ZeroRedundancyOptimizer):
+            optimizer.consolidate_state_dict(to=0)
 
     def _all_reduce(self, values, op: str) -> np.ndarray:
         tensor = tg.Tensor(np.asarray(values, dtype=np.float64))

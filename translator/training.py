@@ -36,7 +36,7 @@ import numpy as np
 from tqdm import tqdm
 
 import tinygrad_rnn as tg
-from tinygrad_rnn import nn, optim
+from tinygrad_rnn import optim
 from translator import checkpoint, footprint, parallel
 from translator.batching import Batch, BatchIterator
 from translator.config import DEFAULT_BEAM, RESUME_OVERRIDABLE, TrainConfig
@@ -242,7 +242,7 @@ class Trainer:
         tg.manual_seed(config.seed)  # the same model on every rank
         self.model = Seq2Seq(self.model_config, len(self.data.source_vocab), len(self.data.target_vocab))
         self.model.to(self.device)
-        self.optimizer = optim.Adam(self.model.parameters(), lr=config.lr)
+        self.optimizer = self.world.optimizer(self.model.parameters(), config.lr, config.shard_optimizer)
         mode = "min" if config.plateau_metric == "loss" else "max"
         self.scheduler = optim.lr_scheduler.ReduceLROnPlateau(self.optimizer, mode=mode, factor=config.lr_decay,
                                                               patience=config.lr_patience)
@@ -265,6 +265,7 @@ class Trainer:
     # ---------------------------------------------------------------- checkpoints
     def _save_last(self) -> None:
         self._last_saved = time.perf_counter()
+        self.world.consolidate(self.optimizer)  # a sharded optimizer's state: gathered on rank 0 (every rank calls)
         self.directory.save_last(self.model, self.optimizer, self.scheduler, dataclasses.asdict(self.progress),
                                  self.world.rng_states())
 
@@ -299,9 +300,9 @@ class Trainer:
             if share.num_target_tokens != tokens:
                 loss = loss * (share.num_target_tokens / tokens)
             loss.backward()
-        self.world.reduce_gradients(self.model.parameters())
+        self.world.reduce_gradients(self.model.parameters(), self.optimizer)
         if config.clip > 0:
-            nn.utils.clip_grad_norm_(self.model.parameters(), config.clip)
+            self.world.clip_grad_norm_(self.model.parameters(), self.optimizer, config.clip)
         self.optimizer.step()
         return loss.detach()
 

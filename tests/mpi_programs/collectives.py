@@ -112,4 +112,25 @@ objects = [rank, f"from {rank}"]
 dist.broadcast_object_list(objects, src=1)
 assert objects == [1, "from 1"]
 
+# reduce_scatter_tensor / all_gather_into_tensor: shard_bounds' split (7 = 4 + 3), explicit counts, mean
+assert dist.shard_bounds(7, 2) == [0, 4, 7] and dist.shard_bounds(3, 4) == [0, 1, 2, 3, 3]
+whole = tg.Tensor((rank + 1) * np.arange(7.0))
+part = tg.zeros(4 - rank, dtype="float64")
+dist.reduce_scatter_tensor(part, whole)
+np.testing.assert_array_equal(part.numpy(), 3 * np.arange(7.0)[[0, 4][rank]:[4, 7][rank]])
+part = tg.zeros(2 + 3 * rank, dtype="float32")
+dist.reduce_scatter_tensor(part, tg.Tensor((rank + 1) * np.arange(7.0, dtype=np.float32)), op="mean", counts=[2, 5])
+np.testing.assert_array_equal(part.numpy(), 1.5 * np.arange(7.0, dtype=np.float32)[[0, 2][rank]:[2, 7][rank]])
+gathered = tg.zeros(7, dtype="float64")
+dist.all_gather_into_tensor(gathered, tg.Tensor(np.full(4 - rank, rank + 1.0)))  # uneven: MPI_Allgatherv
+np.testing.assert_array_equal(gathered.numpy(), [1, 1, 1, 1, 2, 2, 2])
+padded = tg.Tensor(np.arange(8.0) * (rank + 1))  # equal chunks, in place: MPI_Allgather
+dist.all_gather_into_tensor(padded, tg.Tensor._wrap(padded.data[4 * rank:4 * rank + 4]))
+np.testing.assert_array_equal(padded.numpy(), np.r_[np.arange(4.0), 2 * np.arange(4.0, 8.0)])
+try:
+    dist.reduce_scatter_tensor(tg.zeros(5), tg.zeros(7))
+    raise AssertionError("a wrong output size was accepted")
+except ValueError as error:
+    assert "rank" in str(error) and "slice" in str(error)
+
 print(f"rank {rank} of {size}: ok", flush=True)
