@@ -350,7 +350,7 @@ class _Embedding(Function):
     def backward(self, g):
         xp = backend.get_array_module(g)
         grad = xp.zeros(self.shape, dtype=g.dtype)
-        backend.scatter_add(grad, self.indices.reshape(-1), g.reshape(-1, self.shape[1]))
+        backend.scatter_add(grad, self.indices.reshape(-1), g.reshape(-1, self.shape[1]), skip=self.padding_idx)
         if self.padding_idx is not None:
             grad[self.padding_idx] = 0
         return grad, None
