@@ -99,27 +99,30 @@ def _prepare_targets(target, classes: int, ignore_index: int, device: str):
 CPU_ROW_BLOCK = 16
 
 
-def _softmax_loss(logits, target, valid, label_smoothing: float):
+def _softmax_loss(logits, target, valid, label_smoothing: float, bias=None):
     """Per-row smoothed cross-entropy ``(M,)`` (0 where not ``valid``) and the softmax ``(M, C)``.
 
-    Overwrites ``logits`` with the softmax (the caller keeps it for backward). With ``p = softmax(x)``,
+    ``bias (C,)``, if given, is first added to ``logits``. Overwrites ``logits`` with the softmax (the caller keeps it for backward). With ``p = softmax(x)``,
     ``eps`` the smoothing and ``t`` the target: ``loss = (1 - eps) (logZ - x_t) + eps (logZ - mean_c x_c)``.
     Row by row, so NumPy data goes in blocks of ``CPU_ROW_BLOCK`` rows (the same numbers).
     """
     xp = backend.get_array_module(logits)
     rows = logits.shape[0]
     if xp is not backend.numpy or rows <= CPU_ROW_BLOCK:
-        return _softmax_loss_rows(logits, target, valid, label_smoothing), logits
+        return _softmax_loss_rows(logits, target, valid, label_smoothing, bias), logits
     loss = xp.empty(rows, dtype=logits.dtype)
     for start in range(0, rows, CPU_ROW_BLOCK):
         end = start + CPU_ROW_BLOCK
-        loss[start:end] = _softmax_loss_rows(logits[start:end], target[start:end], valid[start:end], label_smoothing)
+        loss[start:end] = _softmax_loss_rows(logits[start:end], target[start:end], valid[start:end], label_smoothing,
+                                             bias)
     return loss, logits
 
 
-def _softmax_loss_rows(logits, target, valid, label_smoothing: float):
+def _softmax_loss_rows(logits, target, valid, label_smoothing: float, bias=None):
     """:func:`_softmax_loss` of some rows: their losses; ``logits`` becomes their softmax."""
     xp = backend.get_array_module(logits)
+    if bias is not None:
+        logits += bias
     safe_target = xp.where(valid, target, 0)
     logits -= logits.max(axis=1, keepdims=True)
     target_logit = xp.take_along_axis(logits, safe_target[:, None], axis=1)[:, 0]
@@ -198,10 +201,8 @@ class _LinearCrossEntropy(Function):
         self.x, self.weight = x, weight
         self.target, self.valid, self.count = target, valid, count
         self.eps, self.reduction = label_smoothing, reduction
-        logits = x @ weight.T
-        if bias is not None:
-            logits += bias
-        loss, self.probs = _softmax_loss(logits, target, valid, label_smoothing)
+        # the bias is added block by block inside the softmax, while each block is in the cache
+        loss, self.probs = _softmax_loss(x @ weight.T, target, valid, label_smoothing, bias)
         return _reduce_rows(loss, count, reduction)
 
     def backward(self, g):
