@@ -231,3 +231,26 @@ def test_mse_loss_matches_numpy_and_gradchecks(reduction):
     expected = {"mean": squared.mean(), "sum": squared.sum(), "none": squared}[reduction]
     np.testing.assert_allclose(F.mse_loss(tensor64(a), tensor64(b), reduction).numpy(), expected, rtol=1e-12)
     tg.gradcheck(lambda x, y: F.mse_loss(x, y, reduction), [tensor64(a), tensor64(b)])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("options", CASES, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()) or "default")
+def test_fused_losses_in_row_blocks_equal_whole_arrays_bit_for_bit(options, dtype, monkeypatch):
+    """On the CPU the softmax and its gradient go over blocks of rows: the same bits as whole-array passes."""
+    x, weight, bias = (rng.standard_normal(shape).astype(dtype) for shape in [(37, 6), (11, 6), (11,)])
+    target = np.random.default_rng(1).integers(0, 11, size=37)
+    target[::5] = 2  # some ignored rows when ignore_index=2
+    upstream = rng.standard_normal(37).astype(dtype) if options.get("reduction") == "none" else None
+    results = []
+    assert F.CPU_ROW_BLOCK < 37
+    for block in (F.CPU_ROW_BLOCK, 10 ** 9):
+        monkeypatch.setattr(F, "CPU_ROW_BLOCK", block)
+        for fused in (True, False):
+            leaves = [tg.Tensor(a.copy(), requires_grad=True) for a in (x, weight, bias)]
+            loss = F.linear_cross_entropy(*leaves, target, **options) if fused else \
+                F.cross_entropy(leaves[0] @ leaves[1].T + leaves[2], target, **options)
+            loss.backward(None if upstream is None else tg.Tensor(upstream))
+            results.append([loss.numpy()] + [leaf.grad.numpy() for leaf in leaves])
+    for blocked, whole in zip(results[:2], results[2:]):
+        for ours, reference in zip(blocked, whole):
+            assert ours.dtype == reference.dtype == dtype and np.array_equal(ours, reference)

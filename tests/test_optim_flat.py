@@ -211,9 +211,10 @@ def test_adam_kernel_source_matches_the_numpy_sequence(name, monkeypatch):
 # ---------------------------------------------------------------- counts per optimizer step
 def test_counts_per_optimizer_step_of_the_translators_default_model():
     """zero_grad + clip_grad_norm_ + Adam.step for translator's default ModelConfig: no engine op, no
-    sync, no upload, and 6 + 12 + 22 array operations (one subtraction per parameter). Before the
-    flat buffers it was 68 + 286 array operations (3 per parameter + 2 to clip, 13 per parameter for
-    Adam), one sync and one upload."""
+    sync, no upload, and 6 + 12 per block + 22 array operations (one subtraction per parameter). Before
+    the flat buffers it was 68 + 286 array operations (3 per parameter + 2 to clip, 13 per parameter for
+    Adam), one sync and one upload. On the CPU the 12 run on cache-sized blocks (a GPU kernel does them
+    all at once): more NumPy calls, each on data in the cache, 2x faster for the bench's 9.6M parameters."""
     from translator.model import Seq2Seq
     from translator.model_config import ModelConfig
 
@@ -233,8 +234,10 @@ def test_counts_per_optimizer_step_of_the_translators_default_model():
             update = count_array_operations(optimizer.step)
         found.append((zero_grad, clip, update))
         assert counts.as_dict() == {"ops": 0, "syncs": 0, "uploads": 0, "launches": 0}
-    assert found[1:] == [(0, 6, 12 + 22)] * 2
-    assert found[0][:2] == (0, 6) and found[0][2] > 12 + 22  # the first step also makes the moment buffers
+    # On the CPU Adam's 12 operations run per cache-sized block of the flat buffer (adam._BLOCK elements)
+    blocks = -(-sum(int(param.data.size) for param in params) // adam_module._BLOCK)
+    assert found[1:] == [(0, 6, 12 * blocks + 22)] * 2
+    assert found[0][:2] == (0, 6) and found[0][2] > 12 * blocks + 22  # the first step also makes the moment buffers
 
 
 # ---------------------------------------------------------------- PyTorch's argument checks
@@ -266,3 +269,26 @@ def test_non_numbers_and_bad_saved_hyperparameters_are_refused():
     with pytest.raises(TypeError, match="Invalid learning rate"):
         optimizer.load_state_dict(state)
     assert optimizer.param_groups[0]["lr"] == 1e-3   # nothing was loaded
+
+
+@pytest.mark.parametrize("options", [dict(), dict(amsgrad=True, weight_decay=0.1)])
+@pytest.mark.parametrize("make", [optim.Adam, optim.AdamW])
+def test_adam_in_blocks_equals_whole_arrays_bit_for_bit(make, options, monkeypatch):
+    """The CPU update runs on cache-sized blocks of the flat buffers: the same bits as whole-array passes."""
+    rng = np.random.default_rng(0)
+    shapes = [(7, 5), (11,), (3, 4, 2)]
+    starts = [rng.standard_normal(shape).astype(np.float32) for shape in shapes]
+    grads = [[rng.standard_normal(shape).astype(np.float32) for shape in shapes] for _ in range(3)]
+    results = []
+    for block in (16, 1 << 30):   # 16: blocks that cut through parameters; then one block
+        monkeypatch.setattr(adam_module, "_BLOCK", block)
+        params = [nn.Parameter(tg.Tensor(start.copy())) for start in starts]
+        optimizer = make(params, lr=0.01, **options)
+        for step_grads in grads:
+            optimizer.zero_grad()
+            for param, grad in zip(params, step_grads):
+                tg.autograd._accumulate_leaf(param, grad)
+            optimizer.step()
+        results.append([param.data.copy() for param in params])
+    for blocked, whole in zip(*results):
+        assert np.array_equal(blocked, whole)

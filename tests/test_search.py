@@ -232,3 +232,29 @@ def test_lexsort_rows_equals_numpy_lexsort():
     rng = np.random.default_rng(0)
     keys = [rng.integers(0, 3, size=(4, 9)) for _ in range(3)]
     np.testing.assert_array_equal(_lexsort_rows(keys), np.lexsort(keys, axis=1))
+
+
+def _whole_array_scores(logits):
+    """The per-step arithmetic of search over the whole (N, V) array at once: the reference of the blocked CPU path."""
+    top = logits.max(axis=1, keepdims=True)
+    log_z = (np.log(np.exp(logits - top).sum(axis=1, keepdims=True)) + top)[:, 0]
+    masked = logits.copy()
+    masked[:, PAD] = masked[:, BOS] = -np.inf
+    best = masked.argmax(axis=1)
+    return masked, log_z, best, np.take_along_axis(masked, best[:, None], axis=1)[:, 0] - log_z
+
+
+@pytest.mark.parametrize("rows", [1, 15, 16, 37])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_blocked_step_scores_equal_the_whole_array_bit_for_bit(rows, dtype):
+    rng = np.random.default_rng(rows)
+    logits = (rng.standard_normal((rows, 300)) * 4).astype(dtype)
+    logits[0, PAD] = logits[0].max() + 5           # PAD the largest: counts in log_z, never chosen
+    logits[-1, 7] = logits[-1, 9] = logits[-1].max() + 1  # a tie: the lower index
+    masked, log_z, best, best_log_p = _whole_array_scores(logits)
+    got_masked, got_log_z = search._next_token_scores(logits.copy())
+    np.testing.assert_array_equal(got_masked, masked)
+    assert got_log_z.dtype == log_z.dtype and np.array_equal(got_log_z, log_z)
+    got_best, got_log_p = search._greedy_choice(logits.copy())
+    np.testing.assert_array_equal(got_best, best)
+    assert best[-1] == 7 and got_log_p.dtype == best_log_p.dtype and np.array_equal(got_log_p, best_log_p)

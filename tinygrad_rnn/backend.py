@@ -150,17 +150,51 @@ def item(array):
     return array.item()
 
 
-def scatter_add(target, indices, values) -> None:
+def scatter_add(target, indices, values, skip=None) -> None:
     """``target[indices] += values`` with repeated indices accumulated (in place).
 
-    NumPy spells it ``numpy.add.at``; CuPy keeps it in ``cupyx``.
+    NumPy spells it ``numpy.add.at``; CuPy keeps it in ``cupyx``. ``skip``: an index whose
+    rows the caller overwrites afterwards (an embedding's ``padding_idx``), so the NumPy path
+    may leave them out; CuPy adds them (leaving them out would need a data-dependent shape).
+    For row indices (``indices (N,)`` ints, ``values (N, *target.shape[1:])``) the NumPy path
+    is :func:`_scatter_add_rows`, bit-for-bit ``numpy.add.at``; anything else is ``numpy.add.at``.
     """
     if _cupy is not None and isinstance(target, _cupy.ndarray):
         import cupyx  # noqa: PLC0415
 
         cupyx.scatter_add(target, indices, values)
+    elif (isinstance(indices, numpy.ndarray) and indices.ndim == 1 and indices.dtype.kind in "iu"
+          and isinstance(values, numpy.ndarray) and values.shape == indices.shape + target.shape[1:]
+          and values.dtype == target.dtype and indices.size and indices.min() >= 0):
+        _scatter_add_rows(target, indices, values, skip)
     else:
         numpy.add.at(target, indices, values)
+
+
+def _scatter_add_rows(target, indices, values, skip=None) -> None:
+    """``numpy.add.at(target, indices, values)`` for non-negative row ``indices (N,)``, 2-3x faster.
+
+    ``numpy.add.at`` pays per index. Here each target row's first occurrence is added by one
+    buffered fancy ``+=`` (its rows are distinct there, so nothing is lost), and only the repeats
+    go through ``numpy.add.at``, in their original order: every row sums the same values in the
+    same order as ``numpy.add.at`` does, so the result is identical bit for bit (signed zeros too,
+    as both compute ``target + value``). Rows of index ``skip`` are left out.
+    """
+    if skip is not None:
+        kept = indices != skip
+        if not kept.all():
+            indices, values = indices[kept], values[kept]
+            if not indices.size:
+                return
+    order = numpy.argsort(indices, kind="stable")      # equal indices keep their original order
+    ordered = indices[order]
+    first = numpy.empty(ordered.shape, dtype=bool)
+    first[0] = True
+    numpy.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    target[ordered[first]] += values[order[first]]
+    if not first.all():
+        repeats = order[~first]
+        numpy.add.at(target, indices[repeats], values[repeats])
 
 
 def elementwise_kernel(in_params: str, out_params: str, operation: str, name: str):

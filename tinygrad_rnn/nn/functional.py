@@ -92,13 +92,37 @@ def _prepare_targets(target, classes: int, ignore_index: int, device: str):
     return target, valid, valid.sum()
 
 
-def _softmax_loss(logits, target, valid, label_smoothing: float):
+# Rows of (M, C) logits handled at a time on the CPU: the softmax makes about six passes over its
+# rows, and a block of 16 rows of a 10,000-class output (640 KB) stays in the cache through all of
+# them (a translator's loss forward measured ~1.5x faster than whole-array passes). CuPy arrays are
+# done whole (a block per launch would cost more than it saves).
+CPU_ROW_BLOCK = 16
+
+
+def _softmax_loss(logits, target, valid, label_smoothing: float, bias=None):
     """Per-row smoothed cross-entropy ``(M,)`` (0 where not ``valid``) and the softmax ``(M, C)``.
 
-    Overwrites ``logits`` with the softmax (the caller keeps it for backward). With ``p = softmax(x)``,
+    ``bias (C,)``, if given, is first added to ``logits``. Overwrites ``logits`` with the softmax (the caller keeps it for backward). With ``p = softmax(x)``,
     ``eps`` the smoothing and ``t`` the target: ``loss = (1 - eps) (logZ - x_t) + eps (logZ - mean_c x_c)``.
+    Row by row, so NumPy data goes in blocks of ``CPU_ROW_BLOCK`` rows (the same numbers).
     """
     xp = backend.get_array_module(logits)
+    rows = logits.shape[0]
+    if xp is not backend.numpy or rows <= CPU_ROW_BLOCK:
+        return _softmax_loss_rows(logits, target, valid, label_smoothing, bias), logits
+    loss = xp.empty(rows, dtype=logits.dtype)
+    for start in range(0, rows, CPU_ROW_BLOCK):
+        end = start + CPU_ROW_BLOCK
+        loss[start:end] = _softmax_loss_rows(logits[start:end], target[start:end], valid[start:end], label_smoothing,
+                                             bias)
+    return loss, logits
+
+
+def _softmax_loss_rows(logits, target, valid, label_smoothing: float, bias=None):
+    """:func:`_softmax_loss` of some rows: their losses; ``logits`` becomes their softmax."""
+    xp = backend.get_array_module(logits)
+    if bias is not None:
+        logits += bias
     safe_target = xp.where(valid, target, 0)
     logits -= logits.max(axis=1, keepdims=True)
     target_logit = xp.take_along_axis(logits, safe_target[:, None], axis=1)[:, 0]
@@ -110,7 +134,7 @@ def _softmax_loss(logits, target, valid, label_smoothing: float):
     loss = log_z - target_logit
     if label_smoothing:
         loss = (1 - label_smoothing) * loss + label_smoothing * (log_z - mean_logit)
-    return xp.where(valid, loss, xp.zeros((), dtype=loss.dtype)), probs
+    return xp.where(valid, loss, xp.zeros((), dtype=loss.dtype))
 
 
 def _reduce_rows(loss, count, reduction: str):
@@ -134,9 +158,13 @@ def _grad_logits(probs, g, target, valid, count, label_smoothing: float, reducti
         g = g / (g.dtype.type(max(count, 1)) if isinstance(count, int) else xp.maximum(count, 1).astype(g.dtype))
     scale = xp.where(valid, g, xp.zeros((), dtype=g.dtype))  # (M,)
     grad = probs if in_place else probs.copy()
-    grad *= scale[:, None]
-    if label_smoothing:
-        grad -= (label_smoothing / grad.shape[1]) * scale[:, None]
+    smoothing = (label_smoothing / grad.shape[1]) * scale[:, None] if label_smoothing else None  # (M, 1)
+    block = CPU_ROW_BLOCK if xp is backend.numpy else grad.shape[0]  # two passes, in the cache on the CPU
+    for start in range(0, grad.shape[0], max(block, 1)):
+        rows = slice(start, start + block)
+        grad[rows] *= scale[rows, None]
+        if smoothing is not None:
+            grad[rows] -= smoothing[rows]
     rows = xp.arange(grad.shape[0])
     grad[rows, xp.where(valid, target, 0)] -= (1 - label_smoothing) * scale
     return grad
@@ -173,10 +201,8 @@ class _LinearCrossEntropy(Function):
         self.x, self.weight = x, weight
         self.target, self.valid, self.count = target, valid, count
         self.eps, self.reduction = label_smoothing, reduction
-        logits = x @ weight.T
-        if bias is not None:
-            logits += bias
-        loss, self.probs = _softmax_loss(logits, target, valid, label_smoothing)
+        # the bias is added block by block inside the softmax, while each block is in the cache
+        loss, self.probs = _softmax_loss(x @ weight.T, target, valid, label_smoothing, bias)
         return _reduce_rows(loss, count, reduction)
 
     def backward(self, g):
@@ -350,7 +376,7 @@ class _Embedding(Function):
     def backward(self, g):
         xp = backend.get_array_module(g)
         grad = xp.zeros(self.shape, dtype=g.dtype)
-        backend.scatter_add(grad, self.indices.reshape(-1), g.reshape(-1, self.shape[1]))
+        backend.scatter_add(grad, self.indices.reshape(-1), g.reshape(-1, self.shape[1]), skip=self.padding_idx)
         if self.padding_idx is not None:
             grad[self.padding_idx] = 0
         return grad, None
