@@ -26,7 +26,7 @@ of epochs (so the default run is reproducible; no time budget cuts it short):
 - vocabularies of the tokens seen at least twice (about 15k Spanish, 9k English entries); rarer
   words become ``<unk>``, which ``translate run`` replaces by the attended source word (names);
 - sources read lower-cased without ``¿ ¡`` (``--source-normalization casefold``) and, with probability
-  0.4 per epoch, in a casually typed form (``--source-noise``: no final punctuation, no accents), so
+  0.2 per epoch, in a casually typed form (``--source-noise``: no final punctuation, no accents), so
   typed input translates like written (:mod:`translator.noise`);
 - Adam at 3e-3 with batch 64: with only 4 passes over the data, more and smaller updates win.
   In one-epoch trials on a 30k-pair sample, batch 64 reached a dev loss of 2.86 against 3.33 for
@@ -63,7 +63,7 @@ BUILTIN_DATASETS = ("numbers",)  # generated in memory, no download (translator.
 RESUME_OVERRIDABLE = ("epochs", "max_time", "device", "keep_epochs", "curves", "shard_optimizer")
 
 # --source-noise of a new run: the share of training sources replaced each epoch by a casually typed form.
-DEFAULT_SOURCE_NOISE = 0.4
+DEFAULT_SOURCE_NOISE = 0.2
 
 # The beam width of `translate run`/`evaluate` by default, also used for the test BLEU that ends
 # training, so that number is what a user gets.
