@@ -116,7 +116,7 @@ def test_a_directory_without_the_entry_reads_sources_as_written(tmp_path):
 def test_config_defaults_round_trip_and_checks():
     config = TrainConfig()
     assert (config.source_normalization, config.source_noise) == ("casefold", DEFAULT_SOURCE_NOISE)
-    assert DEFAULT_SOURCE_NOISE == 0.4
+    assert DEFAULT_SOURCE_NOISE == 0.2
     for normalization in noise.SOURCE_NORMALIZATIONS:
         changed = config.replace(source_normalization=normalization)
         assert TrainConfig.from_dict(json.loads(json.dumps(changed.to_dict()))) == changed

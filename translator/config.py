@@ -21,10 +21,12 @@ of epochs (so the default run is reproducible; no time budget cuts it short):
 
 - the usual architecture: a bidirectional GRU-256 encoder, a GRU-256 decoder with additive
   attention and input feeding, 256-wide embeddings, dropout 0.2;
-- training pairs capped at 12 tokens a side: 94% of the pairs, 832k target tokens an epoch; dev
-  and test keep every length (only 4.5% of them are longer), so their scores describe real input;
-- vocabularies of the tokens seen at least twice (about 15k Spanish, 9k English entries); rarer
-  words become ``<unk>``, which ``translate run`` replaces by the attended source word (names);
+- SentencePiece pieces (``--tokenizer sentencepiece``): one unigram model of 8,000 pieces for both
+  languages, learnt on the training split; on the default recipe it reached test BLEU 42.8 against
+  40.8 for word-level vocabularies (see the README's ablation table); ``--tokenizer word`` keeps the
+  rule-based words, whose rare ones become ``<unk>``, replaced by the attended source word (names);
+- training pairs capped at 16 pieces a side (95% of the pairs; 12 words kept 94% with words); dev
+  and test keep every length, so their scores describe real input;
 - sources read lower-cased without ``¿ ¡`` (``--source-normalization casefold``) and, with probability
   0.2 per epoch, in a casually typed form (``--source-noise``: no final punctuation, no accents), so
   typed input translates like written (:mod:`translator.noise`);
