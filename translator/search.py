@@ -21,6 +21,7 @@ import dataclasses
 import numpy as np
 
 from tinygrad_rnn import Tensor, backend, no_grad
+from tinygrad_rnn.nn.functional import CPU_ROW_BLOCK  # the loss's cache-sized row block, also used here
 
 from translator.vocabulary import BOS, EOS, PAD
 
@@ -75,10 +76,6 @@ def max_lengths(source_lengths, max_length: int | None = None, ratio: float = DE
     return np.maximum(limits, 1)
 
 
-# Rows of (N, V) logits handled at a time on the CPU: 16 rows of a 10,000-word vocabulary (640 KB)
-# stay in the cache through the few passes a step makes over them (exp over the whole (128, V)
-# array at once measured 1.6x slower per element than over such blocks).
-CPU_ROW_BLOCK = 16
 
 
 def _next_token_scores(logits):
