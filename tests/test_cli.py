@@ -371,6 +371,27 @@ def test_explicit_device_wins_over_the_environment(trained, monkeypatch):
         tg.backend.set_default_device("cpu")
 
 
+def test_threads_flag_wins_over_the_environment_and_auto_asks_the_engine(trained, monkeypatch):
+    import tinygrad_rnn as tg
+    from tinygrad_rnn import threads
+
+    model_dir, result = trained
+    assert "BLAS thread" in result.stderr and "(from the environment)" in result.stderr  # conftest set it
+    chosen = []
+    monkeypatch.setattr(threads, "set_num_threads", chosen.append)
+    monkeypatch.setattr(threads, "auto_num_threads", lambda processes=1: 7 * processes)
+    assert invoke("run", "--model", model_dir, "--threads", 3, "cien").exit_code == 0
+    assert invoke("evaluate", "--model", model_dir, "--threads", "auto", "--beam", 1).exit_code == 0
+    assert invoke("run", "--model", model_dir, "cien").exit_code == 0   # the environment (conftest) wins: no call
+    for name in threads.ENVIRONMENT_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    assert invoke("run", "--model", model_dir, "cien").exit_code == 0   # nothing set: auto
+    assert chosen == [3, 7, 7]
+    for bad in (0, -1, "two", 1025):
+        assert_user_error(invoke("run", "--model", model_dir, "--threads", bad, "cien"), "--threads", "auto")
+    assert tg.get_num_threads() in (None, 1)  # set_num_threads was replaced: the suite keeps one thread
+
+
 def test_a_closed_pipe_ends_run_quietly_like_cat(trained, tmp_path):
     model_dir, _ = trained
     source = tmp_path / "many.txt"

@@ -44,3 +44,38 @@ def test_without_threadpoolctl_both_do_nothing(monkeypatch):
     monkeypatch.setattr(threads, "_controller", False)
     tg.set_num_threads(3)
     assert tg.get_num_threads() is None
+
+
+@pytest.mark.parametrize("cores, load, processes, expected", [
+    (2, 0.1, 1, 2),     # an idle 2-core machine: both cores
+    (2, 0.9, 1, 1),     # one core busy with other work
+    (2, 3.0, 1, 1),     # overloaded: never fewer than one
+    (2, 0.0, 2, 1),     # two ranks share the two cores
+    (16, 0.0, 1, threads.MAX_AUTO_THREADS),
+    (16, 4.2, 2, 8),    # 16 // 2 ranks = 8, 12 cores free
+    (16, 10.0, 2, 6),
+])
+def test_auto_threads_share_the_idle_cores(monkeypatch, cores, load, processes, expected):
+    monkeypatch.setattr(threads, "usable_cores", lambda: cores)
+    monkeypatch.setattr(threads.os, "getloadavg", lambda: (load, load, load))
+    assert threads.auto_num_threads(processes) == expected
+
+
+def test_auto_threads_without_a_load_average(monkeypatch):
+    def no_load():
+        raise OSError("no load average")
+    monkeypatch.setattr(threads, "usable_cores", lambda: 4)
+    monkeypatch.setattr(threads.os, "getloadavg", no_load)
+    assert threads.auto_num_threads() == 4
+
+
+@pytest.mark.parametrize("bad", [0, -2, 1.0, True])
+def test_auto_threads_refuses_bad_process_counts(bad):
+    with pytest.raises(ValueError, match="positive number of processes"):
+        threads.auto_num_threads(bad)
+
+
+def test_usable_cores_is_the_affinity_mask():
+    import os
+    expected = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert threads.usable_cores() == expected

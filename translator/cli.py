@@ -15,7 +15,9 @@ exactly one output line per input line. A reader that closes the pipe early (``|
 the command quietly, by SIGPIPE, as it ends ``cat``.
 
 The device: ``--device`` if given, else ``$TINYGRAD_RNN_DEVICE``, else cpu; the choice is made the
-engine's default device, so nothing falls back to the environment afterwards.
+engine's default device, so nothing falls back to the environment afterwards. BLAS threads on the
+CPU: ``--threads N``, else the count ``OPENBLAS_NUM_THREADS`` (or ``OMP_``/``MKL_NUM_THREADS``) sets,
+else ``auto`` (``tinygrad_rnn.threads.auto_num_threads``: the idle cores, shared among the ranks).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ DEVICE_ENV = "TINYGRAD_RNN_DEVICE"
 MAX_BEAM, MAX_ALPHA = checkpoint.MAX_BEAM, checkpoint.MAX_ALPHA
 MAX_BATCH_SIZE = 1 << 16
 MAX_TOKENS_LIMIT = 1 << 20
+MAX_THREADS = 1024
 TRUNCATED_SHOWN = 10  # line numbers listed in the warning about truncated inputs
 
 def _say(message: str) -> None:
@@ -184,6 +187,44 @@ def _use_device(device: str | None) -> str:
     return backend.get_default_device()
 
 
+class ThreadsType(click.ParamType):
+    """``--threads``: a positive integer or ``auto``."""
+
+    name = "threads"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int) or value == "auto":
+            return value
+        try:
+            number = int(value)
+        except ValueError:
+            number = 0
+        if not 1 <= number <= MAX_THREADS:
+            self.fail(f"{value!r} is not a number of threads: give 1 to {MAX_THREADS} or auto", param, ctx)
+        return number
+
+
+def threads_option(function: Callable) -> Callable:
+    return click.option("--threads", type=ThreadsType(), default=None, metavar="N|auto",
+                        help="BLAS threads for CPU work [default: $OPENBLAS_NUM_THREADS if set, else auto: "
+                             "the idle cores]")(function)
+
+
+def _use_threads(threads: int | str | None) -> str:
+    """Set the engine's BLAS threads (``--threads``, else the environment, else auto); says what it chose."""
+    from tinygrad_rnn import threads as engine_threads  # noqa: PLC0415
+    from translator.parallel import launched_world_size  # noqa: PLC0415
+
+    if threads is None and any(os.environ.get(name) for name in engine_threads.ENVIRONMENT_VARIABLES):
+        chosen, why = engine_threads.get_num_threads(), "from the environment"
+    else:
+        chosen, why = threads, "--threads"
+        if threads in (None, "auto"):
+            chosen, why = engine_threads.auto_num_threads(launched_world_size()), "auto"
+        engine_threads.set_num_threads(chosen)
+    return f"{chosen} BLAS thread{'' if chosen == 1 else 's'} ({why})"
+
+
 # ---------------------------------------------------------------- train
 def _train_options(function: Callable) -> Callable:
     """One click option per TrainConfig field, in reverse so they list in declaration order."""
@@ -217,12 +258,13 @@ class TrainCommand(SectionedCommand):
 @click.option("--resume", is_flag=True, help="continue the training saved in --model (last.npz) exactly")
 @click.option("--overwrite", is_flag=True, help="replace a model that already exists in --model")
 @click.option("--progress/--no-progress", default=True, help="show the progress bar [default: on]")
+@threads_option
 @_train_options
 @click.pass_context
 @on_every_rank
 @user_errors
 def train(ctx: click.Context, model_dir: Path, config_file: Path | None, resume: bool, overwrite: bool,
-          progress: bool, **options) -> None:
+          progress: bool, threads: int | str | None, **options) -> None:
     """Train a translator into --model (default data: spa-eng, Spanish -> English).
 
     Prints a progress bar (loss, target tokens/s), dev loss and dev BLEU after every epoch, and a
@@ -240,6 +282,7 @@ def train(ctx: click.Context, model_dir: Path, config_file: Path | None, resume:
         file_values = {**file_values, "device": environment}  # flags, then the file, then the environment
     config = build_config(file_values, given)
     _use_device(config.device)
+    _say(f"translate: {_use_threads(threads)}")
     from translator.training import StopReason, Trainer  # noqa: PLC0415 - keeps --help fast
 
     trainer = Trainer(config, model_dir, resume=resume, overwrite=overwrite,
@@ -359,11 +402,13 @@ def warn_truncated(results, max_source_length: int, what: str = "input line") ->
 @max_tokens_option
 @max_source_length_option
 @device_option
+@threads_option
 @user_errors
 def run(model_dir: Path, texts: tuple[str, ...], input_file: Path | None, beam: int | None, nbest: int,
         replace_unk: bool, show_attention: Path | None, batch_size: int, alpha: float | None, weights: str | None,
-        max_tokens: int, max_source_length: int, device: str | None) -> None:
+        max_tokens: int, max_source_length: int, device: str | None, threads: int | str | None) -> None:
     """Translate TEXTS, or the lines of --input FILE / stdin (one output line per input line)."""
+    _use_threads(threads)
     if texts and input_file is not None:
         raise UserError("give sentences as arguments or with --input, not both")
     if beam is None:
@@ -445,11 +490,13 @@ def _draw_attention(path: Path, translation) -> None:
 @max_tokens_option
 @max_source_length_option
 @device_option
+@threads_option
 @user_errors
 def evaluate(model_dir: Path, data_file: Path | None, data_member: str | None, beam: int | None, replace_unk: bool,
              output: Path | None, as_json: bool, strict: bool, batch_size: int, noise_spec: str, alpha: float | None,
-             weights: str | None, max_tokens: int, max_source_length: int, device: str | None) -> None:
+             weights: str | None, max_tokens: int, max_source_length: int, device: str | None, threads: int | str | None) -> None:
     """Score the model with sacreBLEU (BLEU, chrF) and measure its decoding speed."""
+    _use_threads(threads)
     from translator.evaluate import evaluate_pairs, load_evaluation_pairs, write_output  # noqa: PLC0415
 
     try:
@@ -498,9 +545,11 @@ def evaluate(model_dir: Path, data_file: Path | None, data_member: str | None, b
 @click.option("--score/--no-score", default=True,
               help="compare the dev BLEU (greedy) of best.npz and the average [default: on]")
 @device_option
+@threads_option
 @user_errors
-def average(model_dir: Path, last: int, output: str, score: bool, device: str) -> None:
+def average(model_dir: Path, last: int, output: str, score: bool, device: str, threads: int | str | None) -> None:
     """Average the last K epoch checkpoints into one weights file (use it with run/evaluate --weights)."""
+    _use_threads(threads)
     from translator.averaging import average_last  # noqa: PLC0415
     from translator.evaluate import evaluate_pairs  # noqa: PLC0415
 
@@ -545,10 +594,13 @@ def _numbers(kind: Callable[[str], float | int], name: str, low: float, high: fl
               help="sentences translated together")
 @weights_option
 @device_option
+@threads_option
 @user_errors
 def tune(model_dir: Path, beams: tuple[int, ...] | None, alphas: tuple[float, ...] | None,
-         max_sentences: int | None, batch_size: int, weights: str | None, device: str | None) -> None:
+         max_sentences: int | None, batch_size: int, weights: str | None, device: str | None,
+         threads: int | str | None) -> None:
     """Choose the beam width and length penalty by dev BLEU and store them with the model."""
+    _use_threads(threads)
     from translator.tuning import DEFAULT_ALPHAS, DEFAULT_BEAMS  # noqa: PLC0415
     from translator.tuning import tune as tune_decoding  # noqa: PLC0415
 
