@@ -11,6 +11,20 @@ if "numpy" not in _sys.modules:
     for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         _os.environ.setdefault(_variable, "1")
 
+import pytest as _threads_pytest
+
+
+@_threads_pytest.fixture(autouse=True)
+def _restore_blas_threads():
+    """A test (or a CLI command run in-process) may set the BLAS threads: later tests get one again."""
+    import tinygrad_rnn as tg
+
+    before = tg.get_num_threads()
+    yield
+    if before is not None and tg.get_num_threads() != before:
+        tg.set_num_threads(before)
+
+
 # --- translator data layer: the real spa-eng corpus (self-contained block) ----------------------
 import os as _data_os
 from pathlib import Path as _DataPath

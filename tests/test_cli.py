@@ -192,7 +192,8 @@ def test_ctrl_c_while_preparing_the_data_says_nothing_was_saved(tmp_path, monkey
     monkeypatch.setattr(training, "prepare", interrupted)
     result = invoke("train", "--model", tmp_path / "model", "--dataset", "numbers", "--no-progress")
     assert result.exit_code == 130
-    assert result.stderr.strip() == "translate: interrupted before training began: nothing was saved"
+    assert result.stderr.strip().splitlines() == ["translate: 1 BLAS thread (from the environment)",
+                                                   "translate: interrupted before training began: nothing was saved"]
     assert not (tmp_path / "model").exists()
 
 
@@ -376,7 +377,7 @@ def test_threads_flag_wins_over_the_environment_and_auto_asks_the_engine(trained
     from tinygrad_rnn import threads
 
     model_dir, result = trained
-    assert "BLAS thread" in result.stderr and "(from the environment)" in result.stderr  # conftest set it
+    assert "translate: 1 BLAS thread (from the environment)" in result.stderr  # conftest set it
     chosen = []
     monkeypatch.setattr(threads, "set_num_threads", chosen.append)
     monkeypatch.setattr(threads, "auto_num_threads", lambda processes=1: 7 * processes)
@@ -390,6 +391,32 @@ def test_threads_flag_wins_over_the_environment_and_auto_asks_the_engine(trained
     for bad in (0, -1, "two", 1025):
         assert_user_error(invoke("run", "--model", model_dir, "--threads", bad, "cien"), "--threads", "auto")
     assert tg.get_num_threads() in (None, 1)  # set_num_threads was replaced: the suite keeps one thread
+
+
+def test_train_saves_its_thread_count_and_resume_reuses_it(tmp_path):
+    import tinygrad_rnn as tg
+
+    if tg.get_num_threads() is None:
+        pytest.skip("no BLAS library threadpoolctl can control")
+    config_file = tmp_path / "tiny.toml"
+    config_file.write_text(TINY_TOML, encoding="utf-8")
+    model_dir = tmp_path / "model"
+    common = ("--model", model_dir, "--config", config_file, "--max-pairs", 600, "--no-progress")
+    first = invoke("train", *common, "--epochs", 1, "--threads", 2)
+    assert first.exit_code == 0, first.output
+    assert "translate: 2 BLAS threads (--threads)" in first.stderr
+    assert checkpoint.read_config(model_dir)["train"]["threads"] == 2
+    tg.set_num_threads(1)
+    resumed = invoke("train", *common, "--epochs", 2, "--resume")
+    assert resumed.exit_code == 0, resumed.output
+    assert "translate: 2 BLAS threads (as the run saved)" in resumed.stderr
+    assert tg.get_num_threads() == 2
+    again = invoke("train", *common, "--epochs", 3, "--resume", "--threads", 1)
+    assert again.exit_code == 0, again.output
+    assert "translate: 1 BLAS thread (--threads)" in again.stderr and tg.get_num_threads() == 1
+    assert checkpoint.read_config(model_dir)["train"]["threads"] == 2  # config.json keeps the run's start
+    assert_user_error(invoke("train", "--model", tmp_path / "other", "--dataset", "numbers", "--threads", 0),
+                      "--threads", "from 1 to")
 
 
 def test_a_closed_pipe_ends_run_quietly_like_cat(trained, tmp_path):

@@ -17,6 +17,7 @@ import pytest
 
 from translator import checkpoint, parallel
 from translator.batching import BatchIterator, make_batch
+from translator.errors import CheckpointError
 from translator.inference import Translator
 
 from mpi_helpers import MPI_PROGRAMS, find_mpiexec, mpi_environment, needs_mpi, run_mpi
@@ -191,6 +192,22 @@ def _wait_for_epoch(model_dir: Path, process: subprocess.Popen) -> None:
         time.sleep(0.02)
 
 
+def _wait_for_saved_epoch(model_dir: Path, process: subprocess.Popen) -> None:
+    """Until ``last.npz`` records a complete epoch (it is written atomically, after the epoch's log line)."""
+    deadline = time.monotonic() + FIRST_EPOCH_SECONDS
+    while True:
+        try:
+            if int(_progress(model_dir)["epoch"]) >= 1:
+                return
+        except (OSError, CheckpointError):
+            pass
+        if process.poll() is not None:
+            pytest.fail("the run ended before saving its first epoch:\n" + "".join(process.communicate()))
+        if time.monotonic() > deadline:
+            pytest.fail(f"no epoch saved within {FIRST_EPOCH_SECONDS} s:\n" + _kill_job(process, model_dir))
+        time.sleep(0.02)
+
+
 def _ended(process: subprocess.Popen, model_dir: Path) -> tuple[str, str, float]:
     """``(stdout, stderr, seconds)`` of a job told to stop; fails (and kills it) if it takes over a minute."""
     started = time.monotonic()
@@ -267,6 +284,7 @@ def test_a_killed_rank_ends_the_job_within_a_minute_and_the_model_still_loads(tm
     model_dir = tmp_path / "model"
     process = start(model_dir, 1000, ENDLESS)
     _wait_for_epoch(model_dir, process)
+    _wait_for_saved_epoch(model_dir, process)  # last.npz is saved just after the epoch is logged
     os.kill(_rank_pid(1, str(model_dir)), signal.SIGKILL)
     stdout, stderr, seconds = _ended(process, model_dir)
     assert process.returncode != 0 and seconds < STOP_SECONDS

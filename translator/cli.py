@@ -35,7 +35,7 @@ import click
 from click.core import ParameterSource
 
 from translator import checkpoint, noise
-from translator.config import DEFAULT_BEAM, FIELDS, build_config, read_config_file
+from translator.config import DEFAULT_BEAM, FIELDS, MAX_THREADS, build_config, read_config_file
 from translator.errors import PlotUnavailable, TranslatorError, UserError, decode_utf8, read_user_file
 from translator.options import flag_name, python_type
 from translator.parallel import launched_rank, on_every_rank, start_mpi
@@ -46,7 +46,6 @@ DEVICE_ENV = "TINYGRAD_RNN_DEVICE"
 MAX_BEAM, MAX_ALPHA = checkpoint.MAX_BEAM, checkpoint.MAX_ALPHA
 MAX_BATCH_SIZE = 1 << 16
 MAX_TOKENS_LIMIT = 1 << 20
-MAX_THREADS = 1024
 TRUNCATED_SHOWN = 10  # line numbers listed in the warning about truncated inputs
 
 def _say(message: str) -> None:
@@ -210,8 +209,11 @@ def threads_option(function: Callable) -> Callable:
                              "the idle cores]")(function)
 
 
-def _use_threads(threads: int | str | None) -> str:
-    """Set the engine's BLAS threads (``--threads``, else the environment, else auto); says what it chose."""
+def _use_threads(threads: int | str | None) -> tuple[int | None, str]:
+    """Set the engine's BLAS threads (``--threads``, else the environment, else auto): ``(count, why)``.
+
+    The count is ``None`` where no BLAS library can be controlled (``tinygrad_rnn.threads``).
+    """
     from tinygrad_rnn import threads as engine_threads  # noqa: PLC0415
     from translator.parallel import launched_world_size  # noqa: PLC0415
 
@@ -222,7 +224,9 @@ def _use_threads(threads: int | str | None) -> str:
         if threads in (None, "auto"):
             chosen, why = engine_threads.auto_num_threads(launched_world_size()), "auto"
         engine_threads.set_num_threads(chosen)
-    return f"{chosen} BLAS thread{'' if chosen == 1 else 's'} ({why})"
+        if engine_threads.get_num_threads() is None:
+            chosen = None
+    return chosen, why
 
 
 # ---------------------------------------------------------------- train
@@ -258,13 +262,12 @@ class TrainCommand(SectionedCommand):
 @click.option("--resume", is_flag=True, help="continue the training saved in --model (last.npz) exactly")
 @click.option("--overwrite", is_flag=True, help="replace a model that already exists in --model")
 @click.option("--progress/--no-progress", default=True, help="show the progress bar [default: on]")
-@threads_option
 @_train_options
 @click.pass_context
 @on_every_rank
 @user_errors
 def train(ctx: click.Context, model_dir: Path, config_file: Path | None, resume: bool, overwrite: bool,
-          progress: bool, threads: int | str | None, **options) -> None:
+          progress: bool, **options) -> None:
     """Train a translator into --model (default data: spa-eng, Spanish -> English).
 
     Prints a progress bar (loss, target tokens/s), dev loss and dev BLEU after every epoch, and a
@@ -282,12 +285,17 @@ def train(ctx: click.Context, model_dir: Path, config_file: Path | None, resume:
         file_values = {**file_values, "device": environment}  # flags, then the file, then the environment
     config = build_config(file_values, given)
     _use_device(config.device)
-    _say(f"translate: {_use_threads(threads)}")
     from translator.training import StopReason, Trainer  # noqa: PLC0415 - keeps --help fast
 
-    trainer = Trainer(config, model_dir, resume=resume, overwrite=overwrite,
-                      explicit=set(given) | set(file_values), progress=progress)
+    explicit = set(given) | set(file_values)
+    trainer = Trainer(config, model_dir, resume=resume, overwrite=overwrite, explicit=explicit, progress=progress)
     _use_device(trainer.config.device)  # on --resume, the saved device unless one was given
+    saved_threads = resume and "threads" not in explicit and trainer.config.threads is not None
+    threads, why = _use_threads(trainer.config.threads)  # on --resume, the saved count unless one was given
+    trainer.config = trainer.config.replace(threads=threads)  # saved in config.json: --resume reuses it
+    if threads is not None:
+        _say(f"translate: {threads} BLAS thread{'' if threads == 1 else 's'} "
+             f"({'as the run saved' if saved_threads else why})")
     last = model_dir / checkpoint.LAST_FILE
     try:
         result = trainer.run()

@@ -62,7 +62,8 @@ BUILTIN_DATASETS = ("numbers",)  # generated in memory, no download (translator.
 
 # Options that may differ from the saved configuration when resuming: they change when or where
 # training runs, not what it computes.
-RESUME_OVERRIDABLE = ("epochs", "max_time", "device", "keep_epochs", "curves", "shard_optimizer")
+RESUME_OVERRIDABLE = ("epochs", "max_time", "device", "keep_epochs", "curves", "shard_optimizer", "threads")
+MAX_THREADS = 1024
 
 # --source-noise of a new run: the share of training sources replaced each epoch by a casually typed form.
 DEFAULT_SOURCE_NOISE = 0.2
@@ -143,6 +144,9 @@ class TrainingOptions:
     max_time: float | None = option(None, "stop (and save) after this many seconds of training", "training")
     seed: int = option(1, "random seed: the same seed gives the same model", "training")
     device: str = option("cpu", "cpu or cuda", "training", metavar="DEVICE")
+    threads: int | None = option(None, "BLAS threads for CPU work; unset: $OPENBLAS_NUM_THREADS if set, else auto "
+                                 "(the idle cores). The count used is saved with the run and --resume reuses it: "
+                                 "results depend on it in the last bits", "training")
     shard_optimizer: bool = option(True, "under 'mpiexec -n N' on the CPU: each rank clips and updates only its 1/N "
                                    "of the parameters (reduce-scatter, Adam, all-gather) instead of all of them "
                                    "after an all-reduce; the same result (off: the unsharded step)", "training")
@@ -201,6 +205,8 @@ class TrainConfig(TrainingOptions, ModelConfig, DataOptions):
         require(self.keep_epochs >= 0, "keep_epochs", self.keep_epochs, ">= 0 (0 keeps none)", spell)
         require(self.max_time is None or self.max_time > 0, "max_time", self.max_time, "> 0 seconds", spell)
         require(self.seed >= 0, "seed", self.seed, ">= 0", spell)
+        require(self.threads is None or 1 <= self.threads <= MAX_THREADS, "threads", self.threads,
+                f"from 1 to {MAX_THREADS} (unset: auto)", spell)
         device = self.device.lower()
         require(device == "cpu" or device == "cuda" or device.startswith("cuda:"), "device", self.device,
                 "cpu or cuda", spell)
