@@ -17,7 +17,7 @@ available to check whether a second thread helps there.
 
 ``auto_num_threads()`` is the count a program that owns the machine should use (the
 translator's ``--threads auto``): the cores this process may run on, shared among the processes
-of one job, less the cores the recent load average shows busy (OpenBLAS's waiting threads make
+of one job, less the cores other running work keeps busy (OpenBLAS's waiting threads make
 oversubscription costly, see above). Measured on the idle 2-core machine, the translator's
 training (real batches, ``translate train``) ran at 2,354 target tokens/s on one thread and
 2,696 on two (1.15x), and the PyTorch-twin benchmark at 1,721 and 2,455 (1.43x).
@@ -30,9 +30,10 @@ affected.
 from __future__ import annotations
 
 import os
+import time
 
 __all__ = ["set_num_threads", "get_num_threads", "DEFAULT_NUM_THREADS", "apply_default", "auto_num_threads",
-           "usable_cores"]
+           "usable_cores", "busy_cores"]
 
 DEFAULT_NUM_THREADS = 1
 ENVIRONMENT_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
@@ -91,21 +92,42 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
+def busy_cores(samples: int = 5, interval: float = 0.01) -> float:
+    """How many cores other work keeps busy now: the fewest runnable tasks but this one over a few samples.
+
+    Linux counts the runnable tasks in ``/proc/loadavg`` (its fourth field, ``running/total``);
+    the minimum of ``samples`` readings ``interval`` seconds apart drops what only ran for a moment
+    (work that keeps a core busy is runnable in every reading). Where there is no such file, the
+    one-minute load average stands in (it still counts work that just ended, such as an install).
+    """
+    readings = []
+    for index in range(samples):
+        try:
+            with open("/proc/loadavg", encoding="ascii") as file:
+                running = int(file.read().split()[3].split("/")[0])
+        except (OSError, ValueError, IndexError):
+            break
+        readings.append(max(running - 1, 0))  # the reader itself is running
+        if index + 1 < samples:
+            time.sleep(interval)
+    if readings:
+        return float(min(readings))
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):  # no load average on this platform
+        return 0.0
+
+
 def auto_num_threads(processes: int = 1) -> int:
     """BLAS threads for a job that may use the machine: its share of the cores, less busy ones.
 
     ``processes``: how many processes of the same job share the machine (ranks of ``mpiexec``).
-    Each gets ``usable_cores() // processes`` cores at most, fewer when the one-minute load
-    average says other work keeps cores busy (it is read once, when called), never fewer than
-    one and never more than ``MAX_AUTO_THREADS``. On a 2-core machine: 2 when it is idle
-    (load under 0.5), else 1.
+    Each gets ``usable_cores() // processes`` cores at most, fewer when other work keeps cores
+    busy (:func:`busy_cores`, read once, when called), never fewer than one and never more than
+    ``MAX_AUTO_THREADS``. On a 2-core machine: 2 when nothing else runs, else 1.
     """
     if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
         raise ValueError(f"auto_num_threads needs a positive number of processes, got {processes!r}")
     cores = usable_cores()
-    try:
-        busy = os.getloadavg()[0]
-    except (AttributeError, OSError):  # no load average on this platform
-        busy = 0.0
-    free = int(cores - busy + 0.5)
+    free = int(cores - busy_cores() + 0.5)
     return max(1, min(cores // processes, free, MAX_AUTO_THREADS))
