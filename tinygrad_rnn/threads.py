@@ -20,7 +20,8 @@ translator's ``--threads auto``): the cores this process may run on, shared amon
 of one job, less the cores other running work keeps busy (OpenBLAS's waiting threads make
 oversubscription costly, see above). Measured on the idle 2-core machine, the translator's
 training (real batches, ``translate train``) ran at 2,354 target tokens/s on one thread and
-2,696 on two (1.15x), and the PyTorch-twin benchmark at 1,721 and 2,455 (1.43x).
+2,696 on two (1.15x; the whole default run: 28:47 against 31:25), and the PyTorch-twin benchmark
+at 1,721 and 2,455 (1.43x).
 
 The threads are set with ``threadpoolctl`` (it finds the BLAS library NumPy loaded, OpenBLAS
 or MKL, and calls its own thread setter); without it, or without a BLAS it knows, both

@@ -192,11 +192,11 @@ class ThreadsType(click.ParamType):
     name = "threads"
 
     def convert(self, value, param, ctx):
-        if isinstance(value, int) or value == "auto":
+        if value == "auto":
             return value
         try:
             number = int(value)
-        except ValueError:
+        except (TypeError, ValueError):
             number = 0
         if not 1 <= number <= MAX_THREADS:
             self.fail(f"{value!r} is not a number of threads: give 1 to {MAX_THREADS} or auto", param, ctx)
