@@ -33,8 +33,8 @@ from __future__ import annotations
 import os
 import time
 
-__all__ = ["set_num_threads", "get_num_threads", "DEFAULT_NUM_THREADS", "apply_default", "auto_num_threads",
-           "usable_cores", "busy_cores"]
+__all__ = ["set_num_threads", "get_num_threads", "DEFAULT_NUM_THREADS", "apply_default", "environment_chose",
+           "auto_num_threads", "usable_cores", "busy_cores"]
 
 DEFAULT_NUM_THREADS = 1
 ENVIRONMENT_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
@@ -79,9 +79,14 @@ def get_num_threads() -> int | None:
     return max(library.num_threads for library in blas.lib_controllers)
 
 
+def environment_chose() -> bool:
+    """True when one of ``ENVIRONMENT_VARIABLES`` says how many threads BLAS should use."""
+    return any(os.environ.get(name) for name in ENVIRONMENT_VARIABLES)
+
+
 def apply_default() -> None:
     """``set_num_threads(DEFAULT_NUM_THREADS)`` unless the environment already chose (see the module docstring)."""
-    if not any(os.environ.get(name) for name in ENVIRONMENT_VARIABLES):
+    if not environment_chose():
         set_num_threads(DEFAULT_NUM_THREADS)
 
 

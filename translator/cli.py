@@ -217,7 +217,7 @@ def _use_threads(threads: int | str | None) -> tuple[int | None, str]:
     from tinygrad_rnn import threads as engine_threads  # noqa: PLC0415
     from translator.parallel import launched_world_size  # noqa: PLC0415
 
-    if threads is None and any(os.environ.get(name) for name in engine_threads.ENVIRONMENT_VARIABLES):
+    if threads is None and engine_threads.environment_chose():
         chosen, why = engine_threads.get_num_threads(), "from the environment"
     else:
         chosen, why = threads, "--threads"
