@@ -103,6 +103,10 @@ class DataOptions:
     vocab_size: int = option(8000, "sentencepiece: pieces per model (an upper bound on small data); --min-freq and "
                              "--max-vocab-size apply to the word tokenizer only", "data")
     joint_vocab: bool = option(True, "sentencepiece: one model for source and target text (off: one each)", "data")
+    target_vocab_size: int | None = option(None, "sentencepiece with --no-joint-vocab: pieces of the target model "
+                                           "(default: --vocab-size, which then sizes the source model only). The "
+                                           "target vocabulary sets the output layer, the largest product of a step",
+                                           "data")
     subword_type: str = option("unigram", "sentencepiece: the subword algorithm", "data", choices=SUBWORD_TYPES)
     source_normalization: str = option("casefold", "what the model does to every source text, in training and in "
                                        "translate run/evaluate/tune alike: casefold: lower case and no opening ¿ ¡ "
@@ -178,6 +182,12 @@ class TrainConfig(TrainingOptions, ModelConfig, DataOptions):
         require(self.dev_size >= 1, "dev_size", self.dev_size, ">= 1 (dev BLEU drives early stopping)", spell)
         require(self.test_size >= 1, "test_size", self.test_size, ">= 1", spell)
         require(self.vocab_size >= 8, "vocab_size", self.vocab_size, ">= 8", spell)
+        require(self.target_vocab_size is None or self.target_vocab_size >= 8, "target_vocab_size",
+                self.target_vocab_size, ">= 8", spell)
+        if self.target_vocab_size is not None and (self.joint_vocab or self.tokenizer != "sentencepiece"):
+            raise ConfigError(f"{spell('target_vocab_size')} sizes a separate target model: turn "
+                              f"{spell('joint_vocab')} off (--no-joint-vocab) with {spell('tokenizer')} "
+                              f"sentencepiece, or drop it")
         require(0.0 <= self.source_noise <= 1.0, "source_noise", self.source_noise, "in [0, 1]", spell)
         if self.data is not None and self.dataset != FIELDS["dataset"].default:
             raise ConfigError(f"{spell('data')} and {spell('dataset')} both given ({self.data!r}, "

@@ -138,7 +138,8 @@ def prepare(config: TrainConfig, log: Callable[[str], None],
                  if config.source_noise > 0 and config.tokenizer != "word" else [])
         tokenizers = Tokenizers.train(train_pairs, config.tokenizer, config.vocab_size, config.joint_vocab,
                                       config.subword_type, config.seed, extra_sources=extra,
-                                      source_normalization=config.source_normalization)
+                                      source_normalization=config.source_normalization,
+                                      target_vocab_size=config.target_vocab_size)
     tokenize_source, tokenize_target = tokenizers.source.tokenize, tokenizers.target.tokenize
     tokenized_train = [(tokenize_source(source), tokenize_target(target)) for source, target in train_pairs]
     kept = filter_by_length(tokenized_train, config.max_length)

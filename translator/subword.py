@@ -228,8 +228,12 @@ class Tokenizers:
     @classmethod
     def train(cls, pairs: Sequence[tuple[str, str]], kind: str = "word", vocab_size: int = 8000,
               joint: bool = True, subword_type: str = "unigram", seed: int = 1,
-              extra_sources: Sequence[str] = (), source_normalization: str = "none") -> "Tokenizers":
+              extra_sources: Sequence[str] = (), source_normalization: str = "none",
+              target_vocab_size: int | None = None) -> "Tokenizers":
         """The tokenizers of a new run, learnt from the training ``pairs`` (``extra_sources``: more source text).
+
+        ``vocab_size`` pieces for the joint model, or for each of the separate ones
+        (``target_vocab_size``, when given, for the target model).
 
         A SentencePiece model learns the sources in their normal form (``source_normalization``), as
         the model will read them.
@@ -245,10 +249,13 @@ class Tokenizers:
         sources = [normalize(source) for source, _ in pairs] + [normalize(source) for source in extra_sources]
         targets = [target for _, target in pairs]
         if joint:
+            if target_vocab_size is not None:
+                raise ValueError("target_vocab_size sizes a separate target model; the joint model has vocab_size")
             model = SentencePieceTokenizer.train(sources + targets, vocab_size, subword_type, seed)
             return cls(model, model, joint=True, source_normalization=source_normalization)
         return cls(SentencePieceTokenizer.train(sources, vocab_size, subword_type, seed),
-                   SentencePieceTokenizer.train(targets, vocab_size, subword_type, seed), joint=False,
+                   SentencePieceTokenizer.train(targets, target_vocab_size or vocab_size, subword_type, seed),
+                   joint=False,
                    source_normalization=source_normalization)
 
     # ------------------------------------------------------------ in a model directory
