@@ -91,6 +91,9 @@ def test_joint_and_separate_models_and_max_length_counts_pieces():
     assert joint.tokenizers.joint and joint.tokenizers.source_model is joint.tokenizers.target
     separate = prepare(SUBWORD.replace(joint_vocab=False), quiet)
     assert not separate.tokenizers.joint and separate.tokenizers.source != separate.tokenizers.target
+    smaller = prepare(SUBWORD.replace(joint_vocab=False, target_vocab_size=40), quiet)
+    assert len(smaller.tokenizers.target) == 40 and smaller.tokenizers.source == separate.tokenizers.source
+    assert len(smaller.target_vocab) < len(separate.target_vocab)
     english = separate.tokenizers.target.tokenize(separate.train_pairs[0][1])
     assert separate.target_vocab.encode(english) == separate.train_examples[0][1]
     pieces = max(len(joint.tokenizers.target.tokenize(target)) for _, target in joint.train_pairs)
