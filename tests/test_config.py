@@ -36,7 +36,7 @@ def test_round_trip_through_dict():
     ({"device": "tpu"}, "--device"),
     ({"source_column": 0}, "--source-column"),
     ({"max_vocab_size": 4}, "--max-vocab-size"),
-    ({"target_vocab_size": 4000}, "--target-vocab-size"),  # needs separate models (--no-joint-vocab)
+    ({"target_vocab_size": 4000, "joint_vocab": True}, "--target-vocab-size"),  # sizes a separate model only
     ({"target_vocab_size": 4, "joint_vocab": False}, "--target-vocab-size"),
     ({"attention": "none"}, "--input-feeding"),
     ({"data": "pairs.tsv", "dataset": "numbers"}, "--data"),

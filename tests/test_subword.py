@@ -24,7 +24,7 @@ from test_tokenize import NORMALISED
 
 TINY = TrainConfig(dataset="numbers", max_pairs=600, dev_size=60, test_size=60, max_length=20, min_freq=1,
                    embedding_size=16, hidden_size=16, batch_size=32, lr=5e-3, epochs=1, seed=3)
-SUBWORD = TINY.replace(tokenizer="sentencepiece", vocab_size=120)
+SUBWORD = TINY.replace(tokenizer="sentencepiece", vocab_size=120, joint_vocab=True)
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
