@@ -109,8 +109,9 @@ class DataOptions:
                              "--max-vocab-size apply to the word tokenizer only", "data")
     joint_vocab: bool = option(False, "sentencepiece: one model for source and target text (off: one each)", "data")
     target_vocab_size: int | None = option(None, "sentencepiece with --no-joint-vocab: pieces of the target model "
-                                           "(default: --vocab-size, which then sizes the source model only). The "
-                                           "target vocabulary sets the output layer, the largest product of a step",
+                                           "(unset: --vocab-size; set: --vocab-size sizes the source model only). "
+                                           "The target vocabulary sets the output layer, the largest product of a "
+                                           "step",
                                            "data")
     subword_type: str = option("unigram", "sentencepiece: the subword algorithm", "data", choices=SUBWORD_TYPES)
     source_normalization: str = option("casefold", "what the model does to every source text, in training and in "
