@@ -35,6 +35,7 @@ import contextlib
 import dataclasses
 import sys
 import time
+import traceback as traceback_module
 from typing import Iterator
 
 from . import backend
@@ -157,7 +158,12 @@ def _abort_on_uncaught_exceptions(comm) -> None:
     previous = sys.excepthook
 
     def hook(kind, value, traceback):
-        previous(kind, value, traceback)
+        if previous is sys.__excepthook__:
+            # one write: the default hook writes the last line in pieces, and MPI_Abort tears down
+            # mpiexec's output forwarding, which lost the message after "RuntimeError: " (1 run in 20)
+            sys.stderr.write("".join(traceback_module.format_exception(kind, value, traceback)))
+        else:
+            previous(kind, value, traceback)
         sys.stderr.flush()
         comm.Abort(130 if issubclass(kind, KeyboardInterrupt) else 1)
 
