@@ -211,10 +211,11 @@ def test_adam_kernel_source_matches_the_numpy_sequence(name, monkeypatch):
 # ---------------------------------------------------------------- counts per optimizer step
 def test_counts_per_optimizer_step_of_the_translators_default_model():
     """zero_grad + clip_grad_norm_ + Adam.step for translator's default ModelConfig: no engine op, no
-    sync, no upload, and 6 + 12 per block + 22 array operations (one subtraction per parameter). Before
-    the flat buffers it was 68 + 286 array operations (3 per parameter + 2 to clip, 13 per parameter for
-    Adam), one sync and one upload. On the CPU the 12 run on cache-sized blocks (a GPU kernel does them
-    all at once): more NumPy calls, each on data in the cache, 2x faster for the bench's 9.6M parameters."""
+    sync, no upload, and 6 + 13 per block array operations. Before the flat buffers it was 68 + 286
+    array operations (3 per parameter + 2 to clip, 13 per parameter for Adam), one sync and one upload.
+    On the CPU the 12 of Adam and the parameter's change run on cache-sized blocks of each parameter (a
+    GPU kernel does them all at once): more NumPy calls, each on data in the cache, 2x faster for the
+    bench's 9.6M parameters."""
     from translator.model import Seq2Seq
     from translator.model_config import ModelConfig
 
@@ -234,10 +235,10 @@ def test_counts_per_optimizer_step_of_the_translators_default_model():
             update = count_array_operations(optimizer.step)
         found.append((zero_grad, clip, update))
         assert counts.as_dict() == {"ops": 0, "syncs": 0, "uploads": 0, "launches": 0}
-    # On the CPU Adam's 12 operations run per cache-sized block of the flat buffer (adam._BLOCK elements)
-    blocks = -(-sum(int(param.data.size) for param in params) // adam_module._BLOCK)
-    assert found[1:] == [(0, 6, 12 * blocks + 22)] * 2
-    assert found[0][:2] == (0, 6) and found[0][2] > 12 * blocks + 22  # the first step also makes the moment buffers
+    # On the CPU Adam's 12 operations and the subtraction run per cache-sized block of each parameter
+    blocks = sum(-(-int(param.data.size) // adam_module._BLOCK) for param in params)
+    assert found[1:] == [(0, 6, 13 * blocks)] * 2
+    assert found[0][:2] == (0, 6) and found[0][2] > 13 * blocks  # the first step also makes the moment buffers
 
 
 # ---------------------------------------------------------------- PyTorch's argument checks
@@ -292,3 +293,96 @@ def test_adam_in_blocks_equals_whole_arrays_bit_for_bit(make, options, monkeypat
         results.append([param.data.copy() for param in params])
     for blocked, whole in zip(*results):
         assert np.array_equal(blocked, whole)
+
+
+# ---------------------------------------------------------------- gradients computed into the flat buffer
+def _embedding_output_problem(tied: bool):
+    """An embedding and an output layer with the fused loss (a decoder's two big gradients), float64."""
+    tg.manual_seed(3)
+    embedding = nn.Embedding(11, 4, padding_idx=0).double()
+    output = nn.Linear(4, 11).double()
+    if tied:
+        output.weight = embedding.weight
+    return embedding, output
+
+
+def _loss_of(embedding, output, step):
+    generator = np.random.default_rng(step)
+    tokens = generator.integers(0, 11, size=(6,))
+    tokens[2] = tokens[3]  # a repeated row: the scatter must add both
+    hidden = embedding(tg.Tensor(tokens)).tanh()
+    return nn.functional.linear_cross_entropy(hidden, output.weight, output.bias, generator.integers(0, 11, size=6),
+                                              label_smoothing=0.1)
+
+
+@pytest.mark.parametrize("tied", [False, True])
+def test_gradients_computed_into_the_flat_buffer_equal_fresh_ones(tied):
+    """With an optimizer's flat buffers the embedding's and the output layer's gradients are computed in
+    their views of the buffer (no copy): the same numbers as without an optimizer, several steps (so
+    zero_grad, reuse and, tied, a second accumulation into the view are covered)."""
+    plain, flat_model = _embedding_output_problem(tied), _embedding_output_problem(tied)
+    params = list(nn.ModuleList(list(flat_model)).parameters())
+    optimizer = optim.Adam(params, lr=0.01)
+    arrived_in_buffer = []
+    accumulate = tg.autograd._accumulate_leaf
+
+    def recording(tensor, grad):
+        slot = tensor._grad_slot
+        if tensor.grad is None and slot is not None:
+            arrived_in_buffer.append(grad is slot[1])
+        accumulate(tensor, grad)
+
+    for step in range(3):
+        optimizer.zero_grad()
+        for module in plain:
+            module.zero_grad()
+        _loss_of(*plain, step).backward()
+        arrived_in_buffer.clear()
+        tg.autograd._accumulate_leaf = recording
+        try:
+            _loss_of(*flat_model, step).backward()
+        finally:
+            tg.autograd._accumulate_leaf = accumulate
+        # every parameter's first gradient was computed in its view: output weight and bias, embedding
+        assert arrived_in_buffer == [True] * len(params)
+        plain_params = list(nn.ModuleList(list(plain)).parameters())
+        for ours, reference in zip(params, plain_params):
+            np.testing.assert_array_equal(ours.grad.numpy(), reference.grad.numpy())
+            slot = ours._grad_slot
+            assert slot is not None and ours.grad.data is slot[1]  # in the buffer, as before
+        optimizer.step()
+        for ours, reference in zip(params, plain_params):  # keep the two on the same weights
+            reference.data[...] = ours.data
+
+
+def test_grad_buffer_is_offered_only_to_a_leaf_without_gradient_that_appears_once():
+    """Function.grad_buffer: the view for a parameter whose gradient is still None; None once it has one,
+    for a tensor passed twice, for another shape or dtype, and without an optimizer."""
+    seen = {}
+
+    class Probe(tg.autograd.Function):
+        def forward(self, a, b):
+            return a * b
+
+        def backward(self, g):
+            seen["a"] = self.grad_buffer(0, self.inputs[0].shape, self.inputs[0].dtype)
+            seen["a_wrong_shape"] = self.grad_buffer(0, (1,), self.inputs[0].dtype)
+            seen["a_wrong_dtype"] = self.grad_buffer(0, self.inputs[0].shape, np.float32)
+            return g * self.inputs[1].data, g * self.inputs[0].data
+
+    weight = tg.Tensor(np.arange(3.0), requires_grad=True)
+    other = tg.Tensor(np.ones(3), requires_grad=True)
+    Probe.apply(weight, other).sum().backward()
+    assert seen["a"] is None  # no optimizer: no buffer
+    optimizer = optim.SGD([weight, other], lr=0.1)
+    optimizer.zero_grad()
+    Probe.apply(weight, other).sum().backward()
+    assert seen["a"] is weight._grad_slot[1]
+    assert seen["a_wrong_shape"] is None and seen["a_wrong_dtype"] is None
+    Probe.apply(weight, other).sum().backward()  # the gradient exists now: accumulate, no buffer
+    assert seen["a"] is None
+    np.testing.assert_array_equal(weight.grad.numpy(), 2 * np.ones(3))
+    optimizer.zero_grad()
+    Probe.apply(weight, weight).sum().backward()  # the same tensor twice: a buffer would be written twice
+    assert seen["a"] is None
+    np.testing.assert_array_equal(weight.grad.numpy(), 2 * np.arange(3.0))

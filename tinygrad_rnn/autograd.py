@@ -83,6 +83,25 @@ class Function:
     def backward(self, *grad_outputs):  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def grad_buffer(self, index: int, shape, dtype):
+        """In ``backward``: an array that argument ``index``'s gradient may be computed into, or ``None``.
+
+        It is the parameter's view of an optimizer's flat gradient buffer (``optim/flat.py``) while
+        the parameter has no gradient yet: a gradient returned *in* that array becomes ``.grad``
+        without the copy a new array needs (for an output layer's or an embedding's weight, a
+        copy of millions of values every step). ``None`` unless argument ``index`` is such a leaf,
+        of this ``shape`` and ``dtype``, and no other argument is the same tensor.
+        """
+        tensor = self.inputs[index]
+        if tensor is None or tensor._ctx is not None or tensor.grad is not None or not tensor.requires_grad:
+            return None
+        slot = tensor._grad_slot
+        if slot is None or slot[0] is not tensor.data or slot[1].shape != tuple(shape) or slot[1].dtype != dtype:
+            return None
+        if sum(other is tensor for other in self.inputs) != 1:
+            return None
+        return slot[1]
+
     @classmethod
     def apply(cls, *args, **kwargs):
         if profiler.enabled:
@@ -157,6 +176,7 @@ def backward(tensors, grad_tensors, retain_graph: bool = False) -> None:
 
 def _run_backward(roots, gradients, retain_graph):
     grads, keep_alive = {}, {}
+    summed = set()  # keys whose gradient is a sum made here: later gradients are added to it in place
     order = itertools.count()
     heap = []
     queued = set()
@@ -184,6 +204,7 @@ def _run_backward(roots, gradients, retain_graph):
         for ref in fn.outputs:
             out = ref()
             grad = None if out is None else grads.pop(id(out), None)
+            summed.discard(id(out))
             output_grads.append(grad)
             if out is not None:
                 keep_alive.pop(id(out), None)
@@ -202,8 +223,11 @@ def _run_backward(roots, gradients, retain_graph):
                 _accumulate_leaf(tensor, grad)
                 continue
             key = id(tensor)
-            if key in grads:
+            if key in summed:
+                grads[key] += grad  # e.g. the encoder outputs, read by every decoder step
+            elif key in grads:
                 grads[key] = grads[key] + grad
+                summed.add(key)
             else:
                 grads[key] = grad
                 keep_alive[key] = tensor  # the id must stay unique until the gradient is used
@@ -223,7 +247,8 @@ def _accumulate_leaf(tensor, grad) -> None:
         # copy goes into its view of the flat gradient while that slot still matches the data.
         slot = tensor._grad_slot
         if slot is not None and slot[0] is tensor.data:
-            slot[1][...] = grad
+            if grad is not slot[1]:  # not already computed there (Function.grad_buffer)
+                slot[1][...] = grad
             tensor.grad = Tensor._wrap(slot[1])
         else:
             tensor.grad = Tensor._wrap(grad.copy())

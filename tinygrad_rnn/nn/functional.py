@@ -92,7 +92,7 @@ def _prepare_targets(target, classes: int, ignore_index: int, device: str):
     return target, valid, valid.sum()
 
 
-# Rows of (M, C) logits handled at a time on the CPU: the softmax makes about six passes over its
+# Rows of (M, C) logits handled at a time on the CPU: the loss makes about six passes over its
 # rows, and a block of 16 rows of a 10,000-class output (640 KB) stays in the cache through all of
 # them (a translator's loss forward measured ~1.5x faster than whole-array passes). CuPy arrays are
 # done whole (a block per launch would cost more than it saves).
@@ -100,26 +100,31 @@ CPU_ROW_BLOCK = 16
 
 
 def _softmax_loss(logits, target, valid, label_smoothing: float, bias=None):
-    """Per-row smoothed cross-entropy ``(M,)`` (0 where not ``valid``) and the softmax ``(M, C)``.
+    """Per-row smoothed cross-entropy ``(M,)`` (0 where not ``valid``), ``exp(x - max) (M, C)`` and its row sums ``(M,)``.
 
-    ``bias (C,)``, if given, is first added to ``logits``. Overwrites ``logits`` with the softmax (the caller keeps it for backward). With ``p = softmax(x)``,
-    ``eps`` the smoothing and ``t`` the target: ``loss = (1 - eps) (logZ - x_t) + eps (logZ - mean_c x_c)``.
+    ``bias (C,)``, if given, is first added to ``logits``. Overwrites ``logits`` with ``exp(x - max)``
+    (the caller keeps it for backward: the softmax is that divided by the row sums, a division left to
+    backward, where it joins the scaling by the loss weights, one pass over the ``(M, C)`` array fewer).
+    With ``p = softmax(x)``, ``eps`` the smoothing and ``t`` the target:
+    ``loss = (1 - eps) (logZ - x_t) + eps (logZ - mean_c x_c)``.
     Row by row, so NumPy data goes in blocks of ``CPU_ROW_BLOCK`` rows (the same numbers).
     """
     xp = backend.get_array_module(logits)
     rows = logits.shape[0]
     if xp is not backend.numpy or rows <= CPU_ROW_BLOCK:
-        return _softmax_loss_rows(logits, target, valid, label_smoothing, bias), logits
+        loss, sums = _softmax_loss_rows(logits, target, valid, label_smoothing, bias)
+        return loss, logits, sums
     loss = xp.empty(rows, dtype=logits.dtype)
+    sums = xp.empty(rows, dtype=logits.dtype)
     for start in range(0, rows, CPU_ROW_BLOCK):
         end = start + CPU_ROW_BLOCK
-        loss[start:end] = _softmax_loss_rows(logits[start:end], target[start:end], valid[start:end], label_smoothing,
-                                             bias)
-    return loss, logits
+        loss[start:end], sums[start:end] = _softmax_loss_rows(logits[start:end], target[start:end], valid[start:end],
+                                                              label_smoothing, bias)
+    return loss, logits, sums
 
 
 def _softmax_loss_rows(logits, target, valid, label_smoothing: float, bias=None):
-    """:func:`_softmax_loss` of some rows: their losses; ``logits`` becomes their softmax."""
+    """:func:`_softmax_loss` of some rows: their losses and row sums; ``logits`` becomes ``exp(x - max)``."""
     xp = backend.get_array_module(logits)
     if bias is not None:
         logits += bias
@@ -127,14 +132,13 @@ def _softmax_loss_rows(logits, target, valid, label_smoothing: float, bias=None)
     logits -= logits.max(axis=1, keepdims=True)
     target_logit = xp.take_along_axis(logits, safe_target[:, None], axis=1)[:, 0]
     mean_logit = logits.mean(axis=1) if label_smoothing else None
-    probs = xp.exp(logits, out=logits)
-    normaliser = probs.sum(axis=1)
-    log_z = xp.log(normaliser)
-    probs /= normaliser[:, None]
+    exps = xp.exp(logits, out=logits)
+    sums = exps.sum(axis=1)
+    log_z = xp.log(sums)
     loss = log_z - target_logit
     if label_smoothing:
         loss = (1 - label_smoothing) * loss + label_smoothing * (log_z - mean_logit)
-    return xp.where(valid, loss, xp.zeros((), dtype=loss.dtype))
+    return xp.where(valid, loss, xp.zeros((), dtype=loss.dtype)), sums
 
 
 def _reduce_rows(loss, count, reduction: str):
@@ -151,18 +155,22 @@ def _reduce_rows(loss, count, reduction: str):
     return xp.asarray(total, dtype=loss.dtype)
 
 
-def _grad_logits(probs, g, target, valid, count, label_smoothing: float, reduction: str, in_place: bool):
-    """d(loss)/d(logits) ``(M, C) = scale * (p - (1 - eps) onehot(t) - eps / C)``, ``scale`` each row's weight."""
-    xp = backend.get_array_module(probs)
+def _grad_logits(exps, sums, g, target, valid, count, label_smoothing: float, reduction: str, in_place: bool):
+    """d(loss)/d(logits) ``(M, C) = scale * (p - (1 - eps) onehot(t) - eps / C)``, ``scale`` each row's weight.
+
+    ``p = exps / sums`` (see :func:`_softmax_loss`): the division is folded into the row's scale.
+    """
+    xp = backend.get_array_module(exps)
     if reduction == "mean":
         g = g / (g.dtype.type(max(count, 1)) if isinstance(count, int) else xp.maximum(count, 1).astype(g.dtype))
     scale = xp.where(valid, g, xp.zeros((), dtype=g.dtype))  # (M,)
-    grad = probs if in_place else probs.copy()
+    grad = exps if in_place else exps.copy()
+    prob_scale = scale / sums
     smoothing = (label_smoothing / grad.shape[1]) * scale[:, None] if label_smoothing else None  # (M, 1)
     block = CPU_ROW_BLOCK if xp is backend.numpy else grad.shape[0]  # two passes, in the cache on the CPU
     for start in range(0, grad.shape[0], max(block, 1)):
         rows = slice(start, start + block)
-        grad[rows] *= scale[rows, None]
+        grad[rows] *= prob_scale[rows, None]
         if smoothing is not None:
             grad[rows] -= smoothing[rows]
     rows = xp.arange(grad.shape[0])
@@ -181,11 +189,11 @@ class _CrossEntropy(Function):
     def forward(self, logits, target, valid=None, count=0, label_smoothing=0.0, reduction="mean"):
         self.target, self.valid, self.count = target, valid, count
         self.eps, self.reduction = label_smoothing, reduction
-        loss, self.probs = _softmax_loss(logits.copy(), target, valid, label_smoothing)
+        loss, self.exps, self.sums = _softmax_loss(logits.copy(), target, valid, label_smoothing)
         return _reduce_rows(loss, count, reduction)
 
     def backward(self, g):
-        return _grad_logits(self.probs, g, self.target, self.valid, self.count, self.eps, self.reduction,
+        return _grad_logits(self.exps, self.sums, g, self.target, self.valid, self.count, self.eps, self.reduction,
                             in_place=False), None
 
 
@@ -193,7 +201,7 @@ class _LinearCrossEntropy(Function):
     """``cross_entropy(x W^T + b, t)`` in one node: the output layer and the loss of ``(N, H)`` rows.
 
     Forward: ``logits = x W^T + b`` (one ``(N, H) @ (H, C)`` product) then the smoothed loss of
-    :class:`_CrossEntropy`, on a buffer that becomes the softmax. Backward, with ``G`` the logits'
+    :class:`_CrossEntropy`, on a buffer that becomes ``exp(x - max)``. Backward, with ``G`` the logits'
     gradient (computed in that buffer): ``dx = G W``, ``dW = G^T x``, ``db = sum_rows G``.
     """
 
@@ -202,15 +210,20 @@ class _LinearCrossEntropy(Function):
         self.target, self.valid, self.count = target, valid, count
         self.eps, self.reduction = label_smoothing, reduction
         # the bias is added block by block inside the softmax, while each block is in the cache
-        loss, self.probs = _softmax_loss(x @ weight.T, target, valid, label_smoothing, bias)
+        loss, self.exps, self.sums = _softmax_loss(x @ weight.T, target, valid, label_smoothing, bias)
         return _reduce_rows(loss, count, reduction)
 
     def backward(self, g):
-        grad = _grad_logits(self.probs, g, self.target, self.valid, self.count, self.eps, self.reduction,
+        grad = _grad_logits(self.exps, self.sums, g, self.target, self.valid, self.count, self.eps, self.reduction,
                             in_place=not retaining_graph())
         needs = self.needs_input_grad
-        return (grad @ self.weight if needs[0] else None, grad.T @ self.x if needs[1] else None,
-                grad.sum(axis=0) if needs[2] else None, None)
+        xp = backend.get_array_module(grad)
+        grad_weight = grad_bias = None
+        if needs[1]:  # computed straight into the optimizer's flat gradient buffer where there is one
+            grad_weight = xp.matmul(grad.T, self.x, out=self.grad_buffer(1, self.weight.shape, grad.dtype))
+        if needs[2]:
+            grad_bias = grad.sum(axis=0, out=self.grad_buffer(2, (grad.shape[1],), grad.dtype))
+        return grad @ self.weight if needs[0] else None, grad_weight, grad_bias, None
 
 
 def _reduce(loss: Tensor, valid_count, reduction: str) -> Tensor:
@@ -284,7 +297,7 @@ def linear_cross_entropy(input: Tensor, weight: Tensor, bias: Tensor | None, tar
 
     ``input``: ``(N, H)``; ``weight``: ``(C, H)``; ``bias``: ``(C,)`` or None; ``target``: ``(N,)`` int.
     The output layer and the loss of every row at once: one ``(N, H) @ (H, C)`` product whose
-    ``(N, C)`` result becomes the softmax and then, in backward, the logits' gradient, so no
+    ``(N, C)`` result becomes the (unnormalised) softmax and then, in backward, the logits' gradient, so no
     other ``(N, C)`` array is made. Options, result and target checks as :func:`cross_entropy`.
     Its composed twin is ``cross_entropy(input @ weight.T + bias, target)``.
     """
@@ -375,7 +388,11 @@ class _Embedding(Function):
 
     def backward(self, g):
         xp = backend.get_array_module(g)
-        grad = xp.zeros(self.shape, dtype=g.dtype)
+        grad = self.grad_buffer(0, self.shape, g.dtype)  # the optimizer's flat gradient buffer, if any
+        if grad is None:
+            grad = xp.zeros(self.shape, dtype=g.dtype)
+        else:
+            grad.fill(0)
         backend.scatter_add(grad, self.indices.reshape(-1), g.reshape(-1, self.shape[1]), skip=self.padding_idx)
         if self.padding_idx is not None:
             grad[self.padding_idx] = 0

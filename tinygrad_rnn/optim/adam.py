@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 
 from .. import backend
+from . import flat
 from .optimizer import Optimizer, check_number
 
 # The moments and the update as one CUDA kernel (the NumPy sequence in ``Adam._math`` is its
@@ -127,15 +128,20 @@ class Adam(Optimizer):
                 grad = grad + weight_decay * target.gather_params()
             max_exp_avg_sq = state["max_exp_avg_sq"] if group["amsgrad"] else None
             arrays = [grad, exp_avg, exp_avg_sq, target.update, max_exp_avg_sq]
-            if all(a is None or a.flags.c_contiguous for a in arrays):
-                # In blocks that stay in the CPU's cache: the dozen passes of _adam_block then read
-                # memory once, not a dozen times (2x faster for 9.6M parameters); the same numbers.
-                flat = [None if a is None else a.reshape(-1) for a in arrays]
-                for start in range(0, flat[0].size, _BLOCK):
-                    _adam_block(xp, *(None if a is None else a[start:start + _BLOCK] for a in flat),
-                                beta1, beta2, eps, step_size, bias2_sqrt)
-            else:
-                _adam_block(xp, *arrays, beta1, beta2, eps, step_size, bias2_sqrt)
+            segments = flat.segments_of(target)
+            if segments is not None and all(a is None or a.flags.c_contiguous for a in arrays):
+                # In blocks that stay in the CPU's cache: the dozen passes of _adam_block and the
+                # parameter's own change then read memory once, not a dozen times (2x faster for
+                # 9.6M parameters; the change in the block saved another 2 passes); the same numbers.
+                flats = [None if a is None else a.reshape(-1) for a in arrays]
+                for start, stop, param in segments:
+                    for low in range(start, stop, _BLOCK):
+                        high = min(low + _BLOCK, stop)
+                        _adam_block(xp, *(None if a is None else a[low:high] for a in flats),
+                                    beta1, beta2, eps, step_size, bias2_sqrt)
+                        param[low - start:high - start] -= flats[3][low:high]
+                return
+            _adam_block(xp, *arrays, beta1, beta2, eps, step_size, bias2_sqrt)
         target.apply_update()
 
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from .. import backend
 
-__all__ = ["FlatLayout", "Single", "layouts_for", "gradient_arrays"]
+__all__ = ["FlatLayout", "Single", "layouts_for", "gradient_arrays", "segments_of"]
 
 
 class FlatLayout:
@@ -65,6 +65,12 @@ class FlatLayout:
         """``p_i -= u_i`` for every parameter: the step's change, computed into ``update``."""
         for array, change in zip(self.data, self.update_views):
             array -= change
+
+    def segments(self):
+        """``(start, stop, p_i.reshape(-1))`` per parameter: where each one's values lie in the flat
+        buffers, for an update that changes the parameters block by block (:func:`segments_of`)."""
+        return [(offset, offset + size, array.reshape(-1))
+                for offset, size, array in zip(self.offsets, self.sizes, self.data)]
 
     def holds_current_data(self) -> bool:
         """False once user code replaced some parameter's ``.data`` (the layout must be rebuilt)."""
@@ -148,11 +154,23 @@ class Single:
     def apply_update(self) -> None:
         self.data[0] -= self.update
 
+    def segments(self):
+        return [(0, self.data[0].size, self.data[0].reshape(-1))]
+
     def zeros(self):
         return self.xp.zeros_like(self.data[0])
 
     def gather_params(self):
         return self.data[0]
+
+
+def segments_of(target):
+    """``target.segments()`` when every parameter array there is C-contiguous (its flat view is
+    then a view, not a copy); else ``None``, and the update goes through ``target.apply_update()``."""
+    segments = getattr(target, "segments", None)
+    if segments is None or not all(array.flags.c_contiguous for array in target.data):
+        return None
+    return segments()
 
 
 def layouts_for(params) -> list[FlatLayout]:

@@ -98,6 +98,9 @@ class _Shard:
     def apply_update(self) -> None:
         self.slice -= self.update
 
+    def segments(self):
+        return [(0, self.slice.size, self.slice)]
+
     # moving values between the parameters and the slice
     def load_slice(self) -> None:
         """The slice's part of the parameters' current values (user code may have changed them in place)."""
