@@ -211,7 +211,7 @@ def test_adam_kernel_source_matches_the_numpy_sequence(name, monkeypatch):
 # ---------------------------------------------------------------- counts per optimizer step
 def test_counts_per_optimizer_step_of_the_translators_default_model():
     """zero_grad + clip_grad_norm_ + Adam.step for translator's default ModelConfig: no engine op, no
-    sync, no upload, and 6 + 13 per block array operations. Before the flat buffers it was 68 + 286
+    sync, no upload, and 7 + 13 per block array operations. Before the flat buffers it was 68 + 286
     array operations (3 per parameter + 2 to clip, 13 per parameter for Adam), one sync and one upload.
     On the CPU the 12 of Adam and the parameter's change run on cache-sized blocks of each parameter (a
     GPU kernel does them all at once): more NumPy calls, each on data in the cache, 2x faster for the
@@ -237,8 +237,10 @@ def test_counts_per_optimizer_step_of_the_translators_default_model():
         assert counts.as_dict() == {"ops": 0, "syncs": 0, "uploads": 0, "launches": 0}
     # On the CPU Adam's 12 operations and the subtraction run per cache-sized block of each parameter
     blocks = sum(-(-int(param.data.size) // adam_module._BLOCK) for param in params)
-    assert found[1:] == [(0, 6, 13 * blocks)] * 2
-    assert found[0][:2] == (0, 6) and found[0][2] > 13 * blocks  # the first step also makes the moment buffers
+    assert found[1:] == [(0, 7, 13 * blocks)] * 2
+    assert found[0][:2] == (0, 7) and found[0][2] > 13 * blocks  # the first step also makes the moment buffers
+    # clipping reads the factor on the host (free on the CPU): without clipping the scaling pass is skipped
+    assert count_array_operations(lambda: clip_grad_norm_(model.parameters(), 1e9)) == 6
 
 
 # ---------------------------------------------------------------- PyTorch's argument checks

@@ -47,6 +47,18 @@ def test_round_trip_and_determinism_on_the_numbers_corpus(model_type):
     assert sum(len(tokens) for tokens in pieces) > sum(len(sentence.split()) for sentence in sentences)
 
 
+@pytest.mark.parametrize("kind", ["word", "sentencepiece"])
+@pytest.mark.parametrize("normalization", ["none", "casefold"])
+def test_tokenize_all_equals_tokenize_one_by_one(kind, normalization):
+    """The batch call data preparation makes (one call into SentencePiece) splits exactly as ``tokenize``:
+    sentences with format characters, curly apostrophes, odd spaces, an empty one, and ``¿ ¡``."""
+    pairs = generate_pairs(300, seed=1)
+    tokenizers = Tokenizers.train(pairs, kind, vocab_size=90, joint=False, source_normalization=normalization)
+    texts = [source for source, _ in pairs] + ["¿Dónde\u200b está?", "It’s  Tom’s\u00a0car.", "", "¡Hola!", "x\u00ady"]
+    for tokenizer in (tokenizers.source, tokenizers.target):
+        assert tokenizer.tokenize_all(texts) == [tokenizer.tokenize(text) for text in texts]
+
+
 @pytest.fixture(scope="module")
 def corpus(spa_eng_path):
     """``(the real corpus's pairs, the pairs with a sentence that normalize() changes)``, read once."""

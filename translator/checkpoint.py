@@ -54,6 +54,9 @@ if TYPE_CHECKING:  # annotations only: training builds on this module, not the r
 
 FORMAT_VERSION = 1
 MAX_BEAM = 1000  # the widest beam an option or a stored setting may ask for (a translator uses 4-12)
+# Sentences decoded together by default: greedy decoding of the 2,000 dev sentences of spa-eng took 7.7-8.1 s
+# at 128 against 9.7-10.2 s at 64 (the same translations); a beam is bounded by max_tokens // beam anyway.
+DECODE_BATCH_SIZE = 128
 MAX_ALPHA = 10.0  # the largest length-penalty alpha likewise (GNMT tunes it in 0..1.5; more overflows lp)
 DEFAULT_MODEL_DIR = "models/default"
 

@@ -403,7 +403,8 @@ def warn_truncated(results, max_source_length: int, what: str = "input line") ->
               help="replace <unk> in the output by the most-attended source word [default: on]")
 @click.option("--show-attention", type=click.Path(dir_okay=False, path_type=Path),
               help="draw the attention matrix of the (single) input sentence to this PNG file")
-@click.option("--batch-size", type=click.IntRange(1, MAX_BATCH_SIZE), default=64, show_default=True,
+@click.option("--batch-size", type=click.IntRange(1, MAX_BATCH_SIZE), default=checkpoint.DECODE_BATCH_SIZE,
+              show_default=True,
               help="sentences translated together")
 @alpha_option
 @weights_option
@@ -487,7 +488,8 @@ def _draw_attention(path: Path, translation) -> None:
               help="write the translations to this file, one per line")
 @click.option("--json", "as_json", is_flag=True, help="print the results as one JSON object")
 @click.option("--strict", is_flag=True, help="stop at the first malformed line of --data")
-@click.option("--batch-size", type=click.IntRange(1, MAX_BATCH_SIZE), default=64, show_default=True,
+@click.option("--batch-size", type=click.IntRange(1, MAX_BATCH_SIZE), default=checkpoint.DECODE_BATCH_SIZE,
+              show_default=True,
               help="sentences translated together")
 @click.option("--noise", "noise_spec", default="clean", show_default=True, metavar="SPEC",
               help="score on casually typed sources: clean, casual (= lower,nopunct), all, or kinds "
@@ -598,7 +600,8 @@ def _numbers(kind: Callable[[str], float | int], name: str, low: float, high: fl
               help="length-penalty alphas to try, joined by commas [default: 0,0.4,0.6,0.8,1,1.2,1.5]")
 @click.option("--max-sentences", type=click.IntRange(min=1), default=None,
               help="tune on the first N dev pairs only (faster) [default: all]")
-@click.option("--batch-size", type=click.IntRange(1, MAX_BATCH_SIZE), default=64, show_default=True,
+@click.option("--batch-size", type=click.IntRange(1, MAX_BATCH_SIZE), default=checkpoint.DECODE_BATCH_SIZE,
+              show_default=True,
               help="sentences translated together")
 @weights_option
 @device_option

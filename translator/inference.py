@@ -43,6 +43,7 @@ from translator.vocabulary import UNK_TOKEN, Vocabulary, encoder_tokens, source_
 
 DEFAULT_MAX_SOURCE_LENGTH = 256  # tokens of one input that are translated; the rest is cut (and reported)
 DEFAULT_MAX_TOKENS = 8192  # source tokens, padding included, decoded together: 64 sentences of up to 128 tokens
+DEFAULT_BATCH_SIZE = checkpoint.DECODE_BATCH_SIZE  # sentences decoded together (see there)
 _CHARACTERS_PER_TOKEN = 64  # a line is cut to max_source_length * this many characters before tokenizing
 
 
@@ -172,7 +173,7 @@ class Translator:
 
     # ------------------------------------------------------------ translating
     def translate(self, sentences: Sequence[str], beam: int = 1, nbest: int = 1, replace_unk: bool = True,
-                  batch_size: int = 64, return_details: bool = False, max_length: int | None = None,
+                  batch_size: int = DEFAULT_BATCH_SIZE, return_details: bool = False, max_length: int | None = None,
                   max_tokens: int = DEFAULT_MAX_TOKENS, max_source_length: int | None = None):
         """Translate raw sentences.
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable, Sequence
 
+from translator.checkpoint import DECODE_BATCH_SIZE
 from translator.evaluate import evaluate_pairs
 
 DEFAULT_BEAMS = (1, 3, 5, 8)
@@ -39,7 +40,7 @@ class TuneResult:
 
 
 def tune(translator, pairs: Sequence[Pair], beams: Sequence[int] = DEFAULT_BEAMS,
-         alphas: Sequence[float] = DEFAULT_ALPHAS, batch_size: int = 64,
+         alphas: Sequence[float] = DEFAULT_ALPHAS, batch_size: int = DECODE_BATCH_SIZE,
          log: Callable[[str], None] = lambda message: None) -> TuneResult:
     """Try every (beam, alpha) on ``pairs`` with ``translator``; return the best by BLEU.
 

@@ -45,6 +45,8 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
         raise RuntimeError(f"the total norm of order {norm_type} of the gradients is {backend.item(total)}, so "
                            "they cannot be clipped; pass error_if_nonfinite=False to clip anyway")
     coefficient = xp.minimum(dtype.type(max_norm) / (total + dtype.type(1e-6)), dtype.type(1.0))
+    if xp is backend.numpy and coefficient == 1:
+        return Tensor._wrap(total)  # on the host already: skip a pass that multiplies by 1 (no clipping)
     for g in grads:
         g *= coefficient  # in place is safe: autograd copied each leaf gradient when it stored it
     return Tensor._wrap(total)
