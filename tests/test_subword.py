@@ -47,6 +47,21 @@ def test_round_trip_and_determinism_on_the_numbers_corpus(model_type):
     assert sum(len(tokens) for tokens in pieces) > sum(len(sentence.split()) for sentence in sentences)
 
 
+@pytest.mark.parametrize("model_type", ["unigram", "bpe"])
+def test_separate_models_learnt_in_two_threads_equal_each_learnt_alone(model_type):
+    """Tokenizers.train learns the source and the target model at once (two threads); each has the bytes
+    it has when learnt alone, and two runs agree."""
+    pairs = generate_pairs(400, seed=2)
+    first = Tokenizers.train(pairs, "sentencepiece", vocab_size=100, joint=False, subword_type=model_type,
+                             target_vocab_size=80)
+    again = Tokenizers.train(pairs, "sentencepiece", vocab_size=100, joint=False, subword_type=model_type,
+                             target_vocab_size=80)
+    alone_source = SentencePieceTokenizer.train([source for source, _ in pairs], 100, model_type)
+    alone_target = SentencePieceTokenizer.train([target for _, target in pairs], 80, model_type)
+    assert first.source == alone_source and first.target == alone_target
+    assert again.source == first.source and again.target == first.target
+
+
 @pytest.mark.parametrize("kind", ["word", "sentencepiece"])
 @pytest.mark.parametrize("normalization", ["none", "casefold"])
 def test_tokenize_all_equals_tokenize_one_by_one(kind, normalization):
