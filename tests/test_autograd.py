@@ -188,3 +188,22 @@ def test_backward_from_several_outputs_equals_summed_losses():
     np.testing.assert_allclose(x.grad.numpy(), expected)
     with pytest.raises(RuntimeError, match="does not match"):
         tg.autograd.backward([x * 2], [np.ones(2)])
+
+
+def test_many_gradients_into_one_node_are_summed_without_touching_shared_arrays():
+    """A node read by many others (as the encoder outputs are by every decoder step) gets its gradients
+    summed, from the third one in place; an array that backward hands to two inputs (``a + b`` gives both
+    the same gradient) must not change under the other's later sums."""
+    x = tg.Tensor(np.array([1.0, -2.0, 3.0]), requires_grad=True)
+    w = tg.Tensor(np.array([0.5, 0.25, -1.0]), requires_grad=True)
+    y1, y2 = x * 2.0, w * 3.0           # non-leaf nodes
+    shared = y1 + y2                     # backward hands y1 and y2 one array
+    loss = (shared * 1.5).sum() + (y1 * y1).sum() + (y1 * 4.0).sum() + (y1 * x).sum() + (y2 * y2).sum()
+    loss.backward()
+    x0, w0 = x.data, w.data
+    y1v, y2v = 2 * x0, 3 * w0
+    # d/dy1 = 1.5 + 2 y1 + 4 + x (x also reached directly), d/dy2 = 1.5 + 2 y2
+    expected_x = 2 * (1.5 + 2 * y1v + 4.0 + x0) + y1v
+    expected_w = 3 * (1.5 + 2 * y2v)
+    np.testing.assert_allclose(x.grad.numpy(), expected_x, rtol=1e-14)
+    np.testing.assert_allclose(w.grad.numpy(), expected_w, rtol=1e-14)
