@@ -193,17 +193,18 @@ def test_backward_from_several_outputs_equals_summed_losses():
 def test_many_gradients_into_one_node_are_summed_without_touching_shared_arrays():
     """A node read by many others (as the encoder outputs are by every decoder step) gets its gradients
     summed, from the third one in place; an array that backward hands to two inputs (``a + b`` gives both
-    the same gradient) must not change under the other's later sums."""
+    the same gradient) must not change under the other's later sums. ``y2`` is one node deeper than
+    ``y1``: the sum's node runs first (``y1``'s first gradient is the shared array), then ``y1``'s other
+    readers, then ``y2``'s node, which an in-place sum into the shared array would have reached."""
     x = tg.Tensor(np.array([1.0, -2.0, 3.0]), requires_grad=True)
     w = tg.Tensor(np.array([0.5, 0.25, -1.0]), requires_grad=True)
-    y1, y2 = x * 2.0, w * 3.0           # non-leaf nodes
+    y1 = x * 2.0                         # non-leaf
+    y2 = (w * 3.0) * 1.0                 # non-leaf, one node deeper
     shared = y1 + y2                     # backward hands y1 and y2 one array
-    loss = (shared * 1.5).sum() + (y1 * y1).sum() + (y1 * 4.0).sum() + (y1 * x).sum() + (y2 * y2).sum()
+    loss = (shared * 1.5).sum() + (y1 * 4.0).sum() + (y1 * y1).sum() + (y1 * x).sum()
     loss.backward()
     x0, w0 = x.data, w.data
-    y1v, y2v = 2 * x0, 3 * w0
-    # d/dy1 = 1.5 + 2 y1 + 4 + x (x also reached directly), d/dy2 = 1.5 + 2 y2
-    expected_x = 2 * (1.5 + 2 * y1v + 4.0 + x0) + y1v
-    expected_w = 3 * (1.5 + 2 * y2v)
-    np.testing.assert_allclose(x.grad.numpy(), expected_x, rtol=1e-14)
-    np.testing.assert_allclose(w.grad.numpy(), expected_w, rtol=1e-14)
+    y1v = 2 * x0
+    # d/dy1 = 1.5 + 4 + 2 y1 + x (x also reached directly: + y1), d/dy2 = 1.5
+    np.testing.assert_allclose(x.grad.numpy(), 2 * (1.5 + 4.0 + 2 * y1v + x0) + y1v, rtol=1e-14)
+    np.testing.assert_allclose(w.grad.numpy(), np.full(3, 3 * 1.5), rtol=1e-14)
