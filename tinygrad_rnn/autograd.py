@@ -204,9 +204,9 @@ def _run_backward(roots, gradients, retain_graph):
         for ref in fn.outputs:
             out = ref()
             grad = None if out is None else grads.pop(id(out), None)
-            summed.discard(id(out))
             output_grads.append(grad)
             if out is not None:
+                summed.discard(id(out))
                 keep_alive.pop(id(out), None)
                 if out._retains_grad and grad is not None:
                     _accumulate_leaf(out, grad)

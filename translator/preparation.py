@@ -155,7 +155,7 @@ def _prepare(config: TrainConfig, log: Callable[[str], None], vocabularies: tupl
     casual = noise.parse_spec("all")
     # the casually typed form of every training source: with --source-noise the subword model also
     # learns them, and the source vocabulary gets their pieces
-    needed = tokenizers is None and config.tokenizer != "word" or vocabularies is None
+    needed = (tokenizers is None and config.tokenizer != "word") or vocabularies is None
     casual_sources = ([noise.apply(source, casual) for source, _ in train_pairs]
                       if config.source_noise > 0 and needed else None)
     if tokenizers is None:

@@ -48,7 +48,7 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
     if xp is backend.numpy and coefficient == 1:
         return Tensor._wrap(total)  # on the host already: skip a pass that multiplies by 1 (no clipping)
     for g in grads:
-        g *= coefficient  # in place is safe: autograd copied each leaf gradient when it stored it
+        g *= coefficient  # in place is safe: each leaf gradient is its own array (a copy, or its flat-buffer view)
     return Tensor._wrap(total)
 
 

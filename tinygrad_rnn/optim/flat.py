@@ -167,10 +167,9 @@ class Single:
 def segments_of(target):
     """``target.segments()`` when every parameter array there is C-contiguous (its flat view is
     then a view, not a copy); else ``None``, and the update goes through ``target.apply_update()``."""
-    segments = getattr(target, "segments", None)
-    if segments is None or not all(array.flags.c_contiguous for array in target.data):
+    if not all(array.flags.c_contiguous for array in target.data):
         return None
-    return segments()
+    return target.segments()
 
 
 def layouts_for(params) -> list[FlatLayout]:
