@@ -11,6 +11,10 @@ if "numpy" not in _sys.modules:
     for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         _os.environ.setdefault(_variable, "1")
 
+# and one process for every `translate train` a test starts (auto would start two MPI ranks on an idle
+# 2-core machine with the mpi extra installed); the tests of translator.launch set their own
+_os.environ.setdefault("TRANSLATE_PROCESSES", "1")
+
 import pytest as _threads_pytest
 
 

@@ -34,11 +34,11 @@ from typing import Callable
 import click
 from click.core import ParameterSource
 
-from translator import checkpoint, noise
+from translator import checkpoint, launch, noise
 from translator.config import DEFAULT_BEAM, FIELDS, MAX_THREADS, build_config, read_config_file
 from translator.errors import PlotUnavailable, TranslatorError, UserError, decode_utf8, read_user_file
 from translator.options import flag_name, python_type
-from translator.parallel import launched_rank, on_every_rank, start_mpi
+from translator.parallel import launched_rank, launched_world_size, on_every_rank, start_mpi
 
 INTERRUPTED_EXIT = 130  # 128 + SIGINT, as a shell reports a program Ctrl-C ended
 TERMINATED_EXIT = 143  # 128 + SIGTERM
@@ -91,6 +91,8 @@ class TranslateGroup(click.Group):
     """The ``translate`` group: click's own usage errors also become one line (and exit 2)."""
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        # what a run that starts its own ranks passes on to them (translator.launch)
+        self.invocation_args = list(sys.argv[1:] if args is None else args)
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode, **extra)
         try:
@@ -215,7 +217,6 @@ def _use_threads(threads: int | str | None) -> tuple[int | None, str]:
     The count is ``None`` where no BLAS library can be controlled (``tinygrad_rnn.threads``).
     """
     from tinygrad_rnn import threads as engine_threads  # noqa: PLC0415
-    from translator.parallel import launched_world_size  # noqa: PLC0415
 
     if threads is None and engine_threads.environment_chose():
         chosen, why = engine_threads.get_num_threads(), "from the environment"
@@ -227,6 +228,20 @@ def _use_threads(threads: int | str | None) -> tuple[int | None, str]:
         if engine_threads.get_num_threads() is None:
             chosen = None
     return chosen, why
+
+
+def _start_ranks_if_asked(ctx: click.Context, requested: int | None, device: str) -> None:
+    """A ``translate train`` started alone that should run as N > 1 processes starts them and exits with
+    their status (:mod:`translator.launch`); under ``mpiexec`` the launcher's world is the run."""
+    if launch.under_launcher():
+        if requested is not None and requested != launched_world_size():
+            raise UserError(f"--processes {requested}, but mpiexec started {launched_world_size()} rank(s): "
+                            f"leave --processes out under mpiexec (its -n decides)")
+        return
+    processes, why = launch.processes_to_start(requested, device)
+    if processes > 1:
+        _say(f"translate: {processes} processes ({why}), started with mpiexec (--processes 1: one process)")
+        sys.exit(launch.run_ranks(processes, getattr(ctx.find_root().command, "invocation_args", sys.argv[1:])))
 
 
 # ---------------------------------------------------------------- train
@@ -285,6 +300,7 @@ def train(ctx: click.Context, model_dir: Path, config_file: Path | None, resume:
         file_values = {**file_values, "device": environment}  # flags, then the file, then the environment
     config = build_config(file_values, given)
     _use_device(config.device)
+    _start_ranks_if_asked(ctx, config.processes, config.device)
     from translator.training import StopReason, Trainer  # noqa: PLC0415 - keeps --help fast
 
     explicit = set(given) | set(file_values)
@@ -292,7 +308,8 @@ def train(ctx: click.Context, model_dir: Path, config_file: Path | None, resume:
     _use_device(trainer.config.device)  # on --resume, the saved device unless one was given
     saved_threads = resume and "threads" not in explicit and trainer.config.threads is not None
     threads, why = _use_threads(trainer.config.threads)  # on --resume, the saved count unless one was given
-    trainer.config = trainer.config.replace(threads=threads)  # saved in config.json: --resume reuses it
+    # saved in config.json: --resume reuses the threads; the processes are a record (auto decides again)
+    trainer.config = trainer.config.replace(threads=threads, processes=launched_world_size())
     if threads is not None:
         _say(f"translate: {threads} BLAS thread{'' if threads == 1 else 's'} "
              f"({'as the run saved' if saved_threads else why})")

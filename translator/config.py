@@ -67,7 +67,8 @@ BUILTIN_DATASETS = ("numbers",)  # generated in memory, no download (translator.
 
 # Options that may differ from the saved configuration when resuming: they change when or where
 # training runs, not what it computes.
-RESUME_OVERRIDABLE = ("epochs", "max_time", "device", "keep_epochs", "curves", "shard_optimizer", "threads")
+RESUME_OVERRIDABLE = ("epochs", "max_time", "device", "keep_epochs", "curves", "shard_optimizer", "threads",
+                      "processes")
 MAX_THREADS = 1024
 
 # --source-noise of a new run: the share of training sources replaced each epoch by a casually typed form.
@@ -157,6 +158,10 @@ class TrainingOptions:
     threads: int | None = option(None, "BLAS threads for CPU work; unset: $OPENBLAS_NUM_THREADS if set, else auto "
                                  "(the idle cores). The count used is saved with the run and --resume reuses it: "
                                  "results depend on it in the last bits", "training")
+    processes: int | None = option(None, "train as this many data-parallel processes (MPI ranks that train starts "
+                                   "with mpiexec; needs the mpi extra); unset: $TRANSLATE_PROCESSES if set, else auto: "
+                                   "2 on the CPU where two cores are idle and MPI is installed, else 1. Under "
+                                   "'mpiexec -n N' the launcher's N decides", "training")
     shard_optimizer: bool = option(True, "under 'mpiexec -n N' on the CPU: each rank clips and updates only its 1/N "
                                    "of the parameters (reduce-scatter, Adam, all-gather) instead of all of them "
                                    "after an all-reduce; the same result (off: the unsharded step)", "training")
@@ -222,6 +227,8 @@ class TrainConfig(TrainingOptions, ModelConfig, DataOptions):
         require(self.max_time is None or self.max_time > 0, "max_time", self.max_time, "> 0 seconds", spell)
         require(self.seed >= 0, "seed", self.seed, ">= 0", spell)
         require(self.threads is None or 1 <= self.threads <= MAX_THREADS, "threads", self.threads,
+                f"from 1 to {MAX_THREADS} (unset: auto)", spell)
+        require(self.processes is None or 1 <= self.processes <= MAX_THREADS, "processes", self.processes,
                 f"from 1 to {MAX_THREADS} (unset: auto)", spell)
         device = self.device.lower()
         require(device == "cpu" or device == "cuda" or device.startswith("cuda:"), "device", self.device,
