@@ -15,12 +15,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from translator import checkpoint, parallel
+from click.testing import CliRunner
+
+from translator import checkpoint, launch, parallel
 from translator.batching import BatchIterator, make_batch
-from translator.errors import CheckpointError
+from translator.cli import cli
+from translator.errors import CheckpointError, ConfigError
 from translator.inference import Translator
 
-from mpi_helpers import MPI_PROGRAMS, find_mpiexec, mpi_environment, needs_mpi, run_mpi
+from mpi_helpers import MPI_PROGRAMS, REPO_ROOT, find_mpiexec, mpi_environment, needs_mpi, run_mpi
 
 TOY = ["--dataset", "numbers", "--max-pairs", "300", "--dev-size", "30", "--test-size", "30", "--max-length", "20",
        "--min-freq", "1", "--embedding-size", "16", "--hidden-size", "16", "--batch-size", "32", "--lr", "5e-3",
@@ -318,3 +321,117 @@ def _rank_pid(rank: int, marker: str) -> int:
         if marker in command and f"PMI_RANK={rank}".encode() in environment and "mpiexec" not in command:
             return int(entry.name)
     raise AssertionError(f"no process of rank {rank} found")
+
+
+# ---------------------------------------------------------------- translate train starting its own ranks
+@pytest.fixture
+def alone(monkeypatch):
+    """This test process as a ``translate train`` started alone: no launcher variables, no $TRANSLATE_PROCESSES."""
+    for name in ("PMI_SIZE", "PMI_RANK", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE", "PMIX_RANK", "PMIX_SIZE",
+                 launch.PROCESSES_ENV):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def _machine(monkeypatch, usable: int, busy: float, mpi_missing: str | None = None) -> None:
+    from tinygrad_rnn import threads
+
+    monkeypatch.setattr(threads, "usable_cores", lambda: usable)
+    monkeypatch.setattr(threads, "busy_cores", lambda *args, **kwargs: busy)
+    monkeypatch.setattr(launch, "mpi_missing", lambda: mpi_missing)
+
+
+def test_auto_starts_two_processes_on_an_idle_cpu_machine_with_mpi_and_one_otherwise(alone):
+    _machine(alone, usable=2, busy=0.0)
+    assert launch.processes_to_start(None, "cpu") == (2, "auto")
+    assert launch.processes_to_start(None, "cuda") == (1, "auto")  # GPUs: asked for, never auto
+    _machine(alone, usable=2, busy=1.0)  # another job keeps a core busy
+    assert launch.processes_to_start(None, "cpu") == (1, "auto")
+    _machine(alone, usable=16, busy=0.0)  # more cores: still two ranks (they share the cores as BLAS threads)
+    assert launch.processes_to_start(None, "cpu") == (2, "auto")
+    _machine(alone, usable=2, busy=0.0, mpi_missing="mpi4py is not installed")
+    assert launch.processes_to_start(None, "cpu") == (1, "auto")
+
+
+def test_processes_asked_for_win_over_the_environment_and_auto(alone):
+    _machine(alone, usable=2, busy=0.0)
+    alone.setenv(launch.PROCESSES_ENV, "3")
+    assert launch.processes_to_start(None, "cpu") == (3, "$TRANSLATE_PROCESSES")
+    assert launch.processes_to_start(1, "cpu") == (1, "--processes")
+    alone.setenv(launch.PROCESSES_ENV, "auto")
+    assert launch.processes_to_start(None, "cpu") == (2, "auto")
+    alone.setenv(launch.PROCESSES_ENV, "two")
+    with pytest.raises(ConfigError, match=r"TRANSLATE_PROCESSES=two: give a number of processes from 1"):
+        launch.processes_to_start(None, "cpu")
+
+
+def test_more_than_one_process_without_mpi_is_one_line_that_says_what_to_install(alone, tmp_path):
+    _machine(alone, usable=2, busy=0.0, mpi_missing="mpi4py is not installed")
+    assert launch.processes_to_start(1, "cpu") == (1, "--processes")
+    result = CliRunner().invoke(cli, ["train", *TOY, "--processes", "2", "--model", str(tmp_path / "m")])
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert lines == ["translate: error: --processes 2 starts 2 MPI ranks, but mpi4py is not installed: pip install "
+                     "'.[mpi]' (mpi4py and mpich, which brings mpiexec), or train in one process with --processes 1"]
+    assert not (tmp_path / "m").exists()
+
+
+def test_the_ranks_are_this_python_running_the_same_arguments(alone):
+    command = launch.rank_command(2, ["train", "--epochs", "3"])
+    assert command[1:] == ["-n", "2", sys.executable, "-m", "translator", "train", "--epochs", "3"]
+    assert not launch.under_launcher()
+    alone.setenv("PMI_SIZE", "1")  # mpiexec -n 1: a rank, which starts nothing
+    assert launch.under_launcher()
+
+
+def _alone_environment() -> dict:
+    environment = mpi_environment()
+    environment.pop(launch.PROCESSES_ENV, None)
+    return environment
+
+
+@needs_mpi
+def test_train_started_alone_with_two_processes_trains_like_one_process(tmp_path):
+    """``translate train --processes 2`` (no mpiexec typed): two ranks, one set of files, dropout off: the
+    weights of one process up to float32 summation order (float64 equality is tested under mpiexec above)."""
+    arguments = [sys.executable, "-m", "translator", "train", *TOY, "--epochs", "2", "--dropout", "0"]
+    one = subprocess.run([*arguments, "--processes", "1", "--model", tmp_path / "one"], capture_output=True,
+                         text=True, timeout=120, env=_alone_environment(), cwd=REPO_ROOT)
+    assert one.returncode == 0, one.stderr
+    two = subprocess.run([*arguments, "--processes", "2", "--model", tmp_path / "two"], capture_output=True,
+                         text=True, timeout=120, env=_alone_environment(), cwd=REPO_ROOT)
+    assert two.returncode == 0, two.stdout + two.stderr
+    assert two.stderr.count("translate: 2 processes (--processes), started with mpiexec") == 1
+    assert two.stdout.count("training stopped: completed after 2 epoch(s)") == 1  # rank 0 alone reports
+    assert sorted(os.listdir(tmp_path / "two")) == sorted(os.listdir(tmp_path / "one"))
+    saved = json.loads((tmp_path / "two" / checkpoint.CONFIG_FILE).read_text(encoding="utf-8"))
+    assert saved["train"]["processes"] == 2
+    reference, ours = weights(tmp_path / "one" / checkpoint.LAST_FILE), weights(tmp_path / "two" / checkpoint.LAST_FILE)
+    for key in reference:
+        np.testing.assert_allclose(ours[key], reference[key], rtol=1e-3, atol=1e-5, err_msg=key)
+    assert events(tmp_path / "two", "summary")[0]["steps"] == events(tmp_path / "one", "summary")[0]["steps"]
+
+
+@needs_mpi
+def test_ctrl_c_to_train_started_alone_reaches_every_rank_once(tmp_path):
+    """The terminal's Ctrl-C reaches the process the user started; it passes it on to mpiexec, which passes
+    it on to the ranks: one stop after the current batch, saved, exit 130 (a second one would quit unsaved)."""
+    model_dir = tmp_path / "model"
+    process = subprocess.Popen([sys.executable, "-m", "translator", "train", *TOY, *ENDLESS, "--epochs", "1000",
+                                "--processes", "2", "--model", str(model_dir)], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env=_alone_environment(), cwd=REPO_ROOT,
+                               start_new_session=True)  # its own process group, as a terminal's foreground job
+    try:
+        _wait_for_epoch(model_dir, process)
+        os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in the terminal does: the whole foreground group
+        stdout, stderr, seconds = _ended(process, model_dir)
+    finally:
+        if process.poll() is None:
+            _kill_job(process, model_dir)
+    assert process.returncode == 130, stdout + stderr
+    assert seconds < STOP_SECONDS
+    assert stderr.count("translate: interrupted: saved") == 1, stderr
+    assert stderr.count("again to quit without saving") == 1, stderr  # one Ctrl-C reached rank 0, not two
+    assert "interrupted again" not in stderr and "Traceback" not in stdout + stderr
+    assert [stop["reason"] for stop in events(model_dir, "stop")] == ["interrupted"]
+    assert Translator.load(model_dir).translate(["tres"])

@@ -287,8 +287,9 @@ def train(ctx: click.Context, model_dir: Path, config_file: Path | None, resume:
 
     Prints a progress bar (loss, target tokens/s), dev loss and dev BLEU after every epoch, and a
     final summary with the test BLEU. Ctrl-C stops after the current batch and saves: continue
-    with --resume. 'mpiexec -n N translate train ...' trains on N processes (data-parallel;
-    --batch-size stays the global batch); rank 0 prints and writes.
+    with --resume. --processes N (auto: 2 on an idle CPU machine with the mpi extra) or
+    'mpiexec -n N translate train ...' trains on N processes (data-parallel; --batch-size stays
+    the global batch); rank 0 prints and writes.
     """
     start_mpi()
     if resume and overwrite:

@@ -16,8 +16,9 @@ Precedence: command-line flags, then the file, then the defaults below. :func:`b
 turns both sources into a frozen, validated :class:`TrainConfig`; every mistake is a one-line
 :class:`ConfigError` naming the option, the bad value and what is allowed.
 
-Defaults are the spa->eng recipe, sized for about 30 minutes on a 2-core CPU (33:15 measured with two BLAS threads: 3 minutes over) with a fixed number
-of epochs (so the default run is reproducible; no time budget cuts it short):
+Defaults are the spa->eng recipe, sized for 30 minutes on a 2-core CPU (22:43 measured as two processes,
+what ``translate train`` starts there with the mpi extra; 30:54-31:50 as one process of two BLAS threads)
+with a fixed number of epochs (so the default run is reproducible; no time budget cuts it short):
 
 - the usual architecture: a bidirectional GRU-256 encoder, a GRU-256 decoder with additive
   attention and input feeding, 256-wide embeddings, dropout 0.2;

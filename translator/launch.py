@@ -3,8 +3,9 @@
 A Python process runs the engine's element-wise work and its interpreter on one core; only the
 matrix products use more (BLAS threads). So on a CPU machine training runs faster as several
 processes, each on its own core, than as one process with several BLAS threads: measured on the
-2-core machine, the default ``translate train`` made 2,782 target tokens/s as two ranks of one BLAS
-thread against 2,369 as one process of two threads (1.17x; the same 240 s of training each).
+idle 2-core machine, the default ``translate train`` made 2,782 target tokens/s as two ranks of one BLAS
+thread against 2,369 as one process of two threads (1.17x, the first 240 s of training each), and
+the whole run took 22:43 at 3,039 tokens/s against 30:54-31:50 at 2,162-2,250 (1.35-1.41x).
 fairseq does the same with GPUs: ``fairseq-train`` spawns one process per visible GPU.
 
 What this module decides and does, before anything is loaded:
