@@ -20,6 +20,7 @@ from click.testing import CliRunner
 from translator import checkpoint, launch, parallel
 from translator.batching import BatchIterator, make_batch
 from translator.cli import cli
+from translator.config import build_config
 from translator.errors import CheckpointError, ConfigError
 from translator.inference import Translator
 
@@ -363,6 +364,8 @@ def test_processes_asked_for_win_over_the_environment_and_auto(alone):
     alone.setenv(launch.PROCESSES_ENV, "two")
     with pytest.raises(ConfigError, match=r"TRANSLATE_PROCESSES=two: give a number of processes from 1"):
         launch.processes_to_start(None, "cpu")
+    with pytest.raises(ConfigError, match=r"--processes must be from 1 to 1024 \(unset: auto\), got 0"):
+        build_config({}, {"processes": 0})
 
 
 def test_more_than_one_process_without_mpi_is_one_line_that_says_what_to_install(alone, tmp_path):

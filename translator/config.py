@@ -58,6 +58,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from translator.errors import ConfigError, decode_utf8, read_user_file
+from translator.launch import MAX_PROCESSES
 from translator.noise import SOURCE_NORMALIZATIONS
 from translator.model_config import ModelConfig
 from translator.subword import SUBWORD_TYPES, TOKENIZER_KINDS
@@ -229,8 +230,8 @@ class TrainConfig(TrainingOptions, ModelConfig, DataOptions):
         require(self.seed >= 0, "seed", self.seed, ">= 0", spell)
         require(self.threads is None or 1 <= self.threads <= MAX_THREADS, "threads", self.threads,
                 f"from 1 to {MAX_THREADS} (unset: auto)", spell)
-        require(self.processes is None or 1 <= self.processes <= MAX_THREADS, "processes", self.processes,
-                f"from 1 to {MAX_THREADS} (unset: auto)", spell)
+        require(self.processes is None or 1 <= self.processes <= MAX_PROCESSES, "processes", self.processes,
+                f"from 1 to {MAX_PROCESSES} (unset: auto)", spell)
         device = self.device.lower()
         require(device == "cpu" or device == "cuda" or device.startswith("cuda:"), "device", self.device,
                 "cpu or cuda", spell)
