@@ -1,20 +1,15 @@
 """Test helpers for programs run under ``mpiexec`` (tests/mpi_programs/): find it, skip without it, run."""
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from translator.launch import find_mpiexec  # next to this Python, else on the PATH
+
 MPI_PROGRAMS = Path(__file__).resolve().parent / "mpi_programs"
 REPO_ROOT = Path(__file__).resolve().parent.parent
-
-
-def find_mpiexec() -> str | None:
-    """``mpiexec`` next to this Python (where ``pip install mpich`` puts it), else on the PATH."""
-    beside = Path(sys.executable).parent / "mpiexec"
-    return str(beside) if beside.is_file() else shutil.which("mpiexec")
 
 
 def _mpi_missing() -> str | None:

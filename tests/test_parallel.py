@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -438,3 +439,32 @@ def test_ctrl_c_to_train_started_alone_reaches_every_rank_once(tmp_path):
     assert "interrupted again" not in stderr and "Traceback" not in stdout + stderr
     assert [stop["reason"] for stop in events(model_dir, "stop")] == ["interrupted"]
     assert Translator.load(model_dir).translate(["tres"])
+
+
+def test_the_starter_passes_signals_on_and_returns_the_ranks_status(monkeypatch, tmp_path):
+    """``run_ranks`` with a stand-in for mpiexec (no MPI needed): a SIGTERM sent to this process reaches the
+    child, the child's status comes back, a child killed by a signal gives 128 + N, and this process's
+    own handlers are back afterwards."""
+    ready = tmp_path / "ready"
+    child_code = ("import pathlib, signal, sys, time\n"
+                  "signal.signal(signal.SIGTERM, lambda *_: sys.exit(7))\n"
+                  f"pathlib.Path({str(ready)!r}).touch()\n"
+                  "time.sleep(60)\n"
+                  "sys.exit(1)\n")
+    monkeypatch.setattr(launch, "rank_command", lambda processes, arguments: [sys.executable, "-c", child_code])
+
+    def terminate_when_ready():
+        deadline = time.monotonic() + 50
+        while not ready.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        os.kill(os.getpid(), signal.SIGTERM)  # to this process, as `kill` would: run_ranks passes it on
+
+    before = signal.getsignal(signal.SIGTERM)
+    sender = threading.Thread(target=terminate_when_ready, daemon=True)
+    sender.start()
+    assert launch.run_ranks(2, []) == 7  # the child ended by the passed-on SIGTERM, not by its sleep
+    sender.join()
+    assert signal.getsignal(signal.SIGTERM) is before
+    monkeypatch.setattr(launch, "rank_command", lambda processes, arguments:
+                        [sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"])
+    assert launch.run_ranks(2, []) == 128 + signal.SIGKILL

@@ -117,25 +117,29 @@ def run_ranks(processes: int, arguments: Sequence[str]) -> int:
 
     ``mpiexec`` runs in its own session, so a Ctrl-C in the terminal reaches it once, from here (its
     ranks run in sessions of their own too and get signals only from it): each SIGINT, SIGTERM and
-    SIGHUP this process receives is passed on.
+    SIGHUP this process receives is passed on. Its standard input is empty, its output this process's.
     """
-    child = subprocess.Popen(rank_command(processes, arguments), start_new_session=True)
+    started, pending = [], []  # the mpiexec process once it exists; signals that came before it did
 
     def pass_on(signum, _frame):
-        if child.poll() is None:
-            child.send_signal(signum)
+        if not started:
+            pending.append(signum)
+        elif started[0].poll() is None:
+            started[0].send_signal(signum)
 
     previous = {}
-    for name in _FORWARDED_SIGNALS:
+    for name in _FORWARDED_SIGNALS:  # before the start, so no signal can end this process and orphan mpiexec
         if hasattr(signal, name):
             number = getattr(signal, name)
             previous[number] = signal.signal(number, pass_on)
     try:
-        while True:
-            try:
-                return child.wait()
-            except KeyboardInterrupt:  # a handler set elsewhere raised it: keep waiting, mpiexec got the signal
-                continue
+        # no standard input: training reads none, and mpiexec would otherwise read the terminal for rank 0
+        started.append(subprocess.Popen(rank_command(processes, arguments), stdin=subprocess.DEVNULL,
+                                        start_new_session=True))
+        for signum in pending:
+            started[0].send_signal(signum)
+        status = started[0].wait()
+        return 128 - status if status < 0 else status  # killed by signal N: 128 + N, as a shell reports it
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
