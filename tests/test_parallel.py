@@ -346,6 +346,7 @@ def _machine(monkeypatch, usable: int, busy: float, mpi_missing: str | None = No
 def test_auto_starts_two_processes_on_an_idle_cpu_machine_with_mpi_and_one_otherwise(alone):
     _machine(alone, usable=2, busy=0.0)
     assert launch.processes_to_start(None, "cpu") == (2, "auto")
+    assert launch.processes_to_start(None, "CPU") == (2, "auto")
     assert launch.processes_to_start(None, "cuda") == (1, "auto")  # GPUs: asked for, never auto
     _machine(alone, usable=2, busy=1.0)  # another job keeps a core busy
     assert launch.processes_to_start(None, "cpu") == (1, "auto")

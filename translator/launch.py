@@ -84,7 +84,7 @@ def auto_processes(device: str) -> int:
     """``auto``: :data:`AUTO_PROCESSES` on the CPU with that many idle cores and MPI installed, else 1."""
     from tinygrad_rnn import threads  # noqa: PLC0415 - only when a run starts
 
-    if device != "cpu" or mpi_missing() is not None:
+    if device.lower() != "cpu" or mpi_missing() is not None:
         return 1
     idle = int(threads.usable_cores() - threads.busy_cores() + 0.5)
     return AUTO_PROCESSES if idle >= AUTO_PROCESSES else 1
