@@ -6,20 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from translator.launch import find_mpiexec  # next to this Python, else on the PATH
+from translator.launch import find_mpiexec, mpi_missing  # mpiexec: next to this Python, else on the PATH
 
 MPI_PROGRAMS = Path(__file__).resolve().parent / "mpi_programs"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def _mpi_missing() -> str | None:
-    try:
-        import mpi4py  # noqa: F401, PLC0415
-    except ImportError:
-        return 'mpi4py is not installed (pip install "tinygrad-rnn[mpi]")'
-    if find_mpiexec() is None:
-        return 'mpiexec was not found next to Python or on the PATH (pip install "tinygrad-rnn[mpi]")'
-    return None
+    missing = mpi_missing()
+    return None if missing is None else f'{missing} (pip install "tinygrad-rnn[mpi]")'
 
 
 MPI_MISSING = _mpi_missing()

@@ -329,8 +329,8 @@ def _rank_pid(rank: int, marker: str) -> int:
 @pytest.fixture
 def alone(monkeypatch):
     """This test process as a ``translate train`` started alone: no launcher variables, no $TRANSLATE_PROCESSES."""
-    for name in ("PMI_SIZE", "PMI_RANK", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE", "PMIX_RANK", "PMIX_SIZE",
-                 launch.PROCESSES_ENV):
+    for name in ("PMI_SIZE", "PMI_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_RANK", "MV2_COMM_WORLD_SIZE",
+                 "MV2_COMM_WORLD_RANK", "PMIX_RANK", "PMIX_SIZE", launch.PROCESSES_ENV):
         monkeypatch.delenv(name, raising=False)
     return monkeypatch
 
@@ -384,9 +384,9 @@ def test_more_than_one_process_without_mpi_is_one_line_that_says_what_to_install
 def test_the_ranks_are_this_python_running_the_same_arguments(alone):
     command = launch.rank_command(2, ["train", "--epochs", "3"])
     assert command[1:] == ["-n", "2", sys.executable, "-m", "translator", "train", "--epochs", "3"]
-    assert not launch.under_launcher()
+    assert not parallel.under_launcher()
     alone.setenv("PMI_SIZE", "1")  # mpiexec -n 1: a rank, which starts nothing
-    assert launch.under_launcher()
+    assert parallel.under_launcher()
 
 
 def _alone_environment() -> dict:

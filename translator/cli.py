@@ -38,7 +38,7 @@ from translator import checkpoint, launch, noise
 from translator.config import DEFAULT_BEAM, FIELDS, MAX_THREADS, build_config, read_config_file
 from translator.errors import PlotUnavailable, TranslatorError, UserError, decode_utf8, read_user_file
 from translator.options import flag_name, python_type
-from translator.parallel import launched_rank, launched_world_size, on_every_rank, start_mpi
+from translator.parallel import launched_rank, launched_world_size, on_every_rank, start_mpi, under_launcher
 
 INTERRUPTED_EXIT = 130  # 128 + SIGINT, as a shell reports a program Ctrl-C ended
 TERMINATED_EXIT = 143  # 128 + SIGTERM
@@ -233,7 +233,7 @@ def _use_threads(threads: int | str | None) -> tuple[int | None, str]:
 def _start_ranks_if_asked(ctx: click.Context, requested: int | None, device: str) -> None:
     """A ``translate train`` started alone that should run as N > 1 processes starts them and exits with
     their status (:mod:`translator.launch`); under ``mpiexec`` the launcher's world is the run."""
-    if launch.under_launcher():
+    if under_launcher():
         if requested is not None and requested != launched_world_size():
             raise UserError(f"--processes {requested}, but mpiexec started {launched_world_size()} rank(s): "
                             f"leave --processes out under mpiexec (its -n decides)")

@@ -43,19 +43,11 @@ AUTO_PROCESSES = 2      # what auto starts where it starts more than one (measur
 MAX_PROCESSES = 1024
 INSTALL_HINT = "pip install '.[mpi]' (mpi4py and mpich, which brings mpiexec)"
 
-# Every MPI launcher puts one of these in its processes' environment (world size and rank, see parallel).
-_LAUNCHER_VARIABLES = ("PMI_SIZE", "PMI_RANK", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE", "PMIX_RANK",
-                       "PMIX_SIZE")
 _FORWARDED_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
 
 
-def under_launcher() -> bool:
-    """Whether an MPI launcher started this process (then it is a rank, even of a world of one)."""
-    return any(os.environ.get(name) for name in _LAUNCHER_VARIABLES)
-
-
 def find_mpiexec() -> str | None:
-    """``mpiexec`` next to this Python (where ``pip install mpich`` puts it in a virtual environment), else on the PATH."""
+    """``mpiexec`` next to this Python (where ``pip install mpich`` puts it in a venv), else on the PATH."""
     beside = Path(sys.executable).parent / "mpiexec"
     return str(beside) if beside.is_file() and os.access(beside, os.X_OK) else shutil.which("mpiexec")
 

@@ -72,6 +72,11 @@ def _launcher_value(names: Sequence[str], default: int) -> int:
     return default
 
 
+def under_launcher() -> bool:
+    """Whether an MPI launcher started this process (then it is a rank, even of a world of one)."""
+    return any(os.environ.get(name) for name in _SIZE_VARIABLES + _RANK_VARIABLES)
+
+
 def launched_world_size() -> int:
     """How many ranks ``mpiexec`` started (1 outside it); reads the environment, imports no MPI."""
     return _launcher_value(_SIZE_VARIABLES, 1)
