@@ -5,10 +5,13 @@ defaults, the default vocabulary sizes) on random batches of the default global 
 rank on its share of the rows, as ``mpiexec -n N translate train`` does: loss summed over the
 share's target tokens and divided by the global batch's, gradients summed with one all-reduce per
 25 MB bucket, clipping and Adam. Rank 0 prints one JSON line: global target tokens per second, and
-per step the milliseconds of compute (forward + backward), of the gradient all-reduce (including any
-wait for the slower rank), and of clipping + Adam, in wall-clock time and (compute, clipping + Adam)
-in rank 0's CPU time, which other jobs on a shared machine do not inflate; plus the time of the
-all-reduce alone on the same bytes with both ranks already waiting (the pure communication)::
+per step the milliseconds of compute (forward + backward), of the wait for the slowest rank's
+compute (a barrier after the backward pass; the mean over the ranks of each rank's median wait),
+of the gradient all-reduce, and of clipping + Adam, in wall-clock time and (compute, all-reduce,
+clipping + Adam) in rank 0's CPU time, which other jobs on a shared machine do not inflate; plus the
+time of the all-reduce alone on the same bytes with both ranks already waiting (the pure
+communication). The defaults are the default ``translate train`` model on spa-eng: the vocabulary
+sizes its SentencePiece models reach, its global batch, and its mean length in pieces::
 
     mpiexec -n 2 python bench/distributed_speed.py --steps 20
     mpiexec -n 2 python bench/distributed_speed.py --steps 20 --shard   # ZeroRedundancyOptimizer
@@ -41,6 +44,7 @@ import numpy as np
 import tinygrad_rnn as tg
 from seq2seq_speed import random_batch  # beside this file
 from tinygrad_rnn import nn, optim
+from translator.config import TrainConfig
 from translator.model import ModelConfig, Seq2Seq
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,7 +69,7 @@ def measure(args) -> dict | None:
     batches = [random_batch(rng, args.batch, args.length, args.source_vocab, args.target_vocab)
                for _ in range(args.steps + 1)]
     model.train()
-    compute, communicate, update, tokens = [], [], [], 0
+    compute, waits, communicate, update, tokens = [], [], [], [], 0
     compute_cpu, reduce_cpu, update_cpu = [], [], []  # CPU seconds of this rank (other jobs do not inflate them)
     for step, (source, lengths, target_in, target_out) in enumerate(batches):
         share = slice(rank, None, size)
@@ -77,6 +81,9 @@ def measure(args) -> dict | None:
         loss = model.loss(source[share][:, :lengths[share].max()], lengths[share], target_in[share][:, :width],
                           target_out[share][:, :width], label_smoothing=0.1, reduction="sum") / float(global_tokens)
         loss.backward()
+        finished_backward, cpu_finished_backward = time.perf_counter(), time.process_time()
+        if size > 1:  # the wait for the slowest rank's compute (load imbalance), apart from the communication
+            dist.barrier()
         computed, cpu_computed = time.perf_counter(), time.process_time()
         if args.shard:  # the collectives happen inside clipping and the step: timed by their wrappers
             collectives[:] = [0.0, 0.0]
@@ -92,10 +99,11 @@ def measure(args) -> dict | None:
             optimizer.step()
             finished, cpu_finished = time.perf_counter(), time.process_time()
         if step:  # the first step is a warm-up
-            compute.append(computed - started)
+            compute.append(finished_backward - started)
+            waits.append(computed - finished_backward)
             communicate.append(reduced - computed)
             update.append(finished - reduced)
-            compute_cpu.append(cpu_computed - cpu_started)
+            compute_cpu.append(cpu_finished_backward - cpu_started)
             reduce_cpu.append(cpu_reduced - cpu_computed)
             update_cpu.append(cpu_finished - cpu_reduced)
             tokens += global_tokens
@@ -107,14 +115,18 @@ def measure(args) -> dict | None:
         started = time.perf_counter()
         dist.all_reduce(flat)
         pure.append(time.perf_counter() - started)
+    mean_wait = [0.0] * size  # each rank's median wait
+    if size > 1:
+        dist.all_gather_object(mean_wait, statistics.median(waits))
     if rank != 0:
         return None
-    step_seconds = [a + b + c for a, b, c in zip(compute, communicate, update)]
+    step_seconds = [a + w + b + c for a, w, b, c in zip(compute, waits, communicate, update)]
     return {"ranks": size, "sharded": bool(args.shard), "parameters": int(flat.numel()), "megabytes_reduced": round(4 * flat.numel() / 1e6, 1),
             "steps": len(step_seconds), "global_batch": args.batch,
             "tokens_per_second": round(tokens / sum(step_seconds), 1),
             "step_ms": round(1e3 * statistics.median(step_seconds), 1),
             "compute_ms": round(1e3 * statistics.median(compute), 1),
+            "wait_ms": round(1e3 * statistics.mean(mean_wait), 1),
             "all_reduce_ms": round(1e3 * statistics.median(communicate), 1),
             "clip_adam_ms": round(1e3 * statistics.median(update), 1),
             "pure_all_reduce_ms": round(1e3 * statistics.median(pure), 1),
@@ -175,12 +187,14 @@ def compare(args) -> None:
     for world in worlds[1:]:
         ratios = [r[world]["tokens_per_second"] / r[base]["tokens_per_second"] for r in rounds]
         shares = [r[world]["all_reduce_ms"] / r[world]["step_ms"] for r in rounds]
+        waits = [r[world]["wait_ms"] / r[world]["step_ms"] for r in rounds]
         pure = [r[world]["pure_all_reduce_ms"] / r[world]["step_ms"] for r in rounds]
         cpu_ratios = [r[base]["step_cpu_ms"] / r[world]["step_cpu_ms"] for r in rounds]
         cpu_shares = [r[world]["all_reduce_cpu_ms"] / r[world]["step_cpu_ms"] for r in rounds]
         print(f"{_label(world)} vs {_label(base)}: wall-clock speed-up median {statistics.median(ratios):.2f}x "
               f"(rounds: "
-              f"{', '.join(f'{ratio:.2f}' for ratio in ratios)}); communication incl. waiting "
+              f"{', '.join(f'{ratio:.2f}' for ratio in ratios)}); waiting for the slowest rank "
+              f"{statistics.median(waits):.0%} of a step, communication "
               f"{statistics.median(shares):.0%} of a step, the all-reduce alone {statistics.median(pure):.0%}; "
               f"CPU time per step: {statistics.median(cpu_ratios):.2f}x less per rank, communication "
               f"{statistics.median(cpu_shares):.0%} of it")
@@ -189,11 +203,12 @@ def compare(args) -> None:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=20, help="timed steps (after one warm-up step)")
-    parser.add_argument("--batch", type=int, default=64, help="global batch (translate train's default: 64)")
-    parser.add_argument("--length", type=int, default=7,
-                        help="mean sentence length in tokens (Tatoeba pairs of at most 12 tokens: about 7)")
-    parser.add_argument("--source-vocab", type=int, default=15000)
-    parser.add_argument("--target-vocab", type=int, default=9000)
+    parser.add_argument("--batch", type=int, default=TrainConfig().batch_size,
+                        help="global batch (translate train's default)")
+    parser.add_argument("--length", type=int, default=9,
+                        help="mean sentence length in tokens (the default SentencePiece pieces of spa-eng: about 9)")
+    parser.add_argument("--source-vocab", type=int, default=7993, help="(the default run's Spanish pieces)")
+    parser.add_argument("--target-vocab", type=int, default=7938, help="(the default run's English pieces)")
     parser.add_argument("--compare", default=None, help="e.g. 1,2: start these world sizes alternately")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--shard", action="store_true", help="shard the optimizer step (ZeroRedundancyOptimizer)")
