@@ -115,9 +115,9 @@ def measure(args) -> dict | None:
         started = time.perf_counter()
         dist.all_reduce(flat)
         pure.append(time.perf_counter() - started)
-    mean_wait = [0.0] * size  # each rank's median wait
+    median_waits = [0.0] * size  # each rank's median wait
     if size > 1:
-        dist.all_gather_object(mean_wait, statistics.median(waits))
+        dist.all_gather_object(median_waits, statistics.median(waits))
     if rank != 0:
         return None
     step_seconds = [a + w + b + c for a, w, b, c in zip(compute, waits, communicate, update)]
@@ -126,7 +126,7 @@ def measure(args) -> dict | None:
             "tokens_per_second": round(tokens / sum(step_seconds), 1),
             "step_ms": round(1e3 * statistics.median(step_seconds), 1),
             "compute_ms": round(1e3 * statistics.median(compute), 1),
-            "wait_ms": round(1e3 * statistics.mean(mean_wait), 1),
+            "wait_ms": round(1e3 * statistics.mean(median_waits), 1),
             "all_reduce_ms": round(1e3 * statistics.median(communicate), 1),
             "clip_adam_ms": round(1e3 * statistics.median(update), 1),
             "pure_all_reduce_ms": round(1e3 * statistics.median(pure), 1),
