@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from translator.launch import find_mpiexec, mpi_missing  # mpiexec: next to this Python, else on the PATH
+from translator.launch import INSTALL_HINT, find_mpiexec, mpi_missing  # mpiexec: next to this Python, else on the PATH
 
 MPI_PROGRAMS = Path(__file__).resolve().parent / "mpi_programs"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -14,7 +14,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 def _mpi_missing() -> str | None:
     missing = mpi_missing()
-    return None if missing is None else f'{missing} (pip install "tinygrad-rnn[mpi]")'
+    return None if missing is None else f"{missing} ({INSTALL_HINT})"
 
 
 MPI_MISSING = _mpi_missing()

@@ -329,8 +329,7 @@ def _rank_pid(rank: int, marker: str) -> int:
 @pytest.fixture
 def alone(monkeypatch):
     """This test process as a ``translate train`` started alone: no launcher variables, no $TRANSLATE_PROCESSES."""
-    for name in ("PMI_SIZE", "PMI_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_RANK", "MV2_COMM_WORLD_SIZE",
-                 "MV2_COMM_WORLD_RANK", "PMIX_RANK", "PMIX_SIZE", launch.PROCESSES_ENV):
+    for name in (*parallel.LAUNCHER_VARIABLES, launch.PROCESSES_ENV):
         monkeypatch.delenv(name, raising=False)
     return monkeypatch
 

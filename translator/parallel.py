@@ -62,6 +62,7 @@ FAILURE_GRACE_SECONDS = 10.0  # how long a failing rank waits to learn whether e
 # The world size and rank each MPI launcher puts in its processes' environment.
 _SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE", "PMIX_SIZE")
 _RANK_VARIABLES = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "MV2_COMM_WORLD_RANK", "PMIX_RANK")
+LAUNCHER_VARIABLES = _SIZE_VARIABLES + _RANK_VARIABLES  # any of them set: a launcher started this process
 
 
 def _launcher_value(names: Sequence[str], default: int) -> int:
@@ -74,7 +75,7 @@ def _launcher_value(names: Sequence[str], default: int) -> int:
 
 def under_launcher() -> bool:
     """Whether an MPI launcher started this process (then it is a rank, even of a world of one)."""
-    return any(os.environ.get(name) for name in _SIZE_VARIABLES + _RANK_VARIABLES)
+    return any(os.environ.get(name) for name in LAUNCHER_VARIABLES)
 
 
 def launched_world_size() -> int:
